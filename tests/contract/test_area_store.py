@@ -24,12 +24,19 @@ async def test_create_then_read_strings_and_binary(backend: Harness) -> None:
     area_id = new_id()
     pdf = Binary(b"%PDF\x00\xff binary", "application/pdf", "a.pdf")
     info = await areas.create(
-        area_id, kind=SERVICE, label="store", owner=None, ttl=60,
+        area_id,
+        kind=SERVICE,
+        label="store",
+        owner=None,
+        ttl=60,
         values={"name": "Ann", "empty": "", "file": pdf},
     )
     assert info.label == "store"
     assert info.ttl == 60
-    assert await areas.read_strings(area_id, kind=SERVICE, owner=None) == {"name": "Ann", "empty": ""}
+    assert await areas.read_strings(area_id, kind=SERVICE, owner=None) == {
+        "name": "Ann",
+        "empty": "",
+    }
     assert await areas.read_value(area_id, "name", kind=SERVICE, owner=None) == "Ann"
     assert await areas.read_value(area_id, "file", kind=SERVICE, owner=None) == pdf
     with pytest.raises(KeyNotFound):
@@ -79,8 +86,14 @@ async def test_write_with_new_ttl(backend: Harness) -> None:
 async def test_string_replaces_binary_and_back(backend: Harness) -> None:
     areas = backend.store.areas
     area_id = new_id()
-    await areas.create(area_id, kind=STORAGE, label="", owner=None, ttl=60,
-                       values={"k": Binary(b"\x01", "image/png", "p.png")})
+    await areas.create(
+        area_id,
+        kind=STORAGE,
+        label="",
+        owner=None,
+        ttl=60,
+        values={"k": Binary(b"\x01", "image/png", "p.png")},
+    )
     await areas.write(area_id, kind=STORAGE, owner=None, values={"k": "text"})
     assert await areas.read_strings(area_id, kind=STORAGE, owner=None) == {"k": "text"}
     await areas.write(area_id, kind=STORAGE, owner=None, values={"k": Binary(b"\x02")})
@@ -96,8 +109,9 @@ async def test_write_missing_area_is_not_found(backend: Harness) -> None:
 async def test_expired_data_is_never_returned(backend: Harness) -> None:
     areas = backend.store.areas
     area_id = new_id()
-    await areas.create(area_id, kind=STORAGE, label="", owner=None, ttl=2,
-                       values={"a": "1", "f": Binary(b"x")})
+    await areas.create(
+        area_id, kind=STORAGE, label="", owner=None, ttl=2, values={"a": "1", "f": Binary(b"x")}
+    )
     await backend.advance(3)
     for call in (
         areas.read_strings(area_id, kind=STORAGE, owner=None),
@@ -113,18 +127,21 @@ async def test_expired_data_is_never_returned(backend: Harness) -> None:
 
 async def test_recreated_custom_area_does_not_inherit_expired_keys(backend: Harness) -> None:
     areas = backend.store.areas
-    await areas.write("custom-1", kind=STORAGE, owner="ann", values={"old": "1"}, ttl=2,
-                      create=True)
+    await areas.write(
+        "custom-1", kind=STORAGE, owner="ann", values={"old": "1"}, ttl=2, create=True
+    )
     await backend.advance(3)
-    await areas.write("custom-1", kind=STORAGE, owner="bob", values={"new": "2"}, ttl=60,
-                      create=True)
+    await areas.write(
+        "custom-1", kind=STORAGE, owner="bob", values={"new": "2"}, ttl=60, create=True
+    )
     assert await areas.read_strings("custom-1", kind=STORAGE, owner="bob") == {"new": "2"}
 
 
 async def test_owner_isolation(backend: Harness) -> None:
     areas = backend.store.areas
-    await areas.write("mine", kind=STORAGE, owner="ann", values={"secret": "s"}, ttl=60,
-                      create=True)
+    await areas.write(
+        "mine", kind=STORAGE, owner="ann", values={"secret": "s"}, ttl=60, create=True
+    )
     for owner in (None, "bob"):
         with pytest.raises(AreaNotFound):
             await areas.read_strings("mine", kind=STORAGE, owner=owner)
@@ -137,8 +154,7 @@ async def test_owner_isolation(backend: Harness) -> None:
         with pytest.raises(AreaNotFound):
             await areas.delete_keys("mine", None, kind=STORAGE, owner=owner)
     with pytest.raises(Conflict):
-        await areas.write("mine", kind=STORAGE, owner="bob", values={"x": "y"}, ttl=60,
-                          create=True)
+        await areas.write("mine", kind=STORAGE, owner="bob", values={"x": "y"}, ttl=60, create=True)
     assert await areas.read_strings("mine", kind=STORAGE, owner="ann") == {"secret": "s"}
 
 
@@ -168,8 +184,14 @@ async def test_create_clash_is_conflict(backend: Harness) -> None:
 async def test_delete_keys_one_and_all(backend: Harness) -> None:
     areas = backend.store.areas
     area_id = new_id()
-    await areas.create(area_id, kind=SERVICE, label="s", owner=None, ttl=60,
-                       values={"a": "1", "b": "2", "f": Binary(b"x")})
+    await areas.create(
+        area_id,
+        kind=SERVICE,
+        label="s",
+        owner=None,
+        ttl=60,
+        values={"a": "1", "b": "2", "f": Binary(b"x")},
+    )
     await areas.delete_keys(area_id, ["a", "missing"], kind=SERVICE, owner=None)
     assert await areas.read_strings(area_id, kind=SERVICE, owner=None) == {"b": "2"}
     await areas.delete_keys(area_id, ["f"], kind=SERVICE, owner=None)
@@ -195,10 +217,12 @@ async def test_concurrent_writes_of_different_keys_all_land(backend: Harness) ->
     areas = backend.store.areas
     area_id = new_id()
     await areas.create(area_id, kind=STORAGE, label="", owner=None, ttl=60, values={})
-    await asyncio.gather(*(
-        areas.write(area_id, kind=STORAGE, owner=None, values={f"k{i}": str(i)})
-        for i in range(50)
-    ))
+    await asyncio.gather(
+        *(
+            areas.write(area_id, kind=STORAGE, owner=None, values={f"k{i}": str(i)})
+            for i in range(50)
+        )
+    )
     assert await areas.read_strings(area_id, kind=STORAGE, owner=None) == {
         f"k{i}": str(i) for i in range(50)
     }

@@ -79,9 +79,9 @@ async def test_release_service(backend: Harness) -> None:
 
 async def test_concurrent_reserve_of_one_pair_has_one_winner(backend: Harness) -> None:
     res = backend.store.reservations
-    results = await asyncio.gather(*(
-        res.reserve(held(backend, "800", "777777", f"s{i}")) for i in range(20)
-    ))
+    results = await asyncio.gather(
+        *(res.reserve(held(backend, "800", "777777", f"s{i}")) for i in range(20))
+    )
     assert results.count(True) == 1
 
 

@@ -125,11 +125,12 @@ class SqliteAreaStore:
     def _put_values(
         cur: sqlite3.Cursor, kind: AreaKind, area_id: str, values: Mapping[str, Value]
     ) -> None:
-        rows = []
+        rows: list[tuple[str, str, str, str | None, bytes | None, str | None, str | None]] = []
         for key, value in values.items():
             if isinstance(value, Binary):
-                rows.append((kind.value, area_id, key, None, value.data, value.content_type,
-                             value.filename))
+                rows.append(
+                    (kind.value, area_id, key, None, value.data, value.content_type, value.filename)
+                )
             else:
                 rows.append((kind.value, area_id, key, value, None, None, None))
         cur.executemany("INSERT OR REPLACE INTO area_values VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
@@ -144,8 +145,13 @@ class SqliteAreaStore:
         return AreaInfo(info.area_id, info.kind, info.label, info.owner, ttl, expires_at)
 
     def _insert(
-        self, cur: sqlite3.Cursor, area_id: str, kind: AreaKind, label: str,
-        owner: str | None, ttl: int,
+        self,
+        cur: sqlite3.Cursor,
+        area_id: str,
+        kind: AreaKind,
+        label: str,
+        owner: str | None,
+        ttl: int,
     ) -> AreaInfo:
         # An expired area under the same id must not lend its old keys to the new one.
         cur.execute("DELETE FROM areas WHERE kind = ? AND id = ?", (kind.value, area_id))
@@ -157,7 +163,13 @@ class SqliteAreaStore:
         return info
 
     async def create(
-        self, area_id: str, *, kind: AreaKind, label: str, owner: str | None, ttl: int,
+        self,
+        area_id: str,
+        *,
+        kind: AreaKind,
+        label: str,
+        owner: str | None,
+        ttl: int,
         values: Mapping[str, Value],
     ) -> AreaInfo:
         with self.store.transaction() as cur:
@@ -168,8 +180,14 @@ class SqliteAreaStore:
         return info
 
     async def write(
-        self, area_id: str, *, kind: AreaKind, owner: str | None, values: Mapping[str, Value],
-        ttl: int | None = None, create: bool = False,
+        self,
+        area_id: str,
+        *,
+        kind: AreaKind,
+        owner: str | None,
+        values: Mapping[str, Value],
+        ttl: int | None = None,
+        create: bool = False,
     ) -> AreaInfo:
         with self.store.transaction() as cur:
             info = self._live(cur, area_id, kind)
@@ -252,8 +270,14 @@ class SqliteReservationStore:
                 "ON CONFLICT (number, code) DO UPDATE SET service_id = excluded.service_id, "
                 "created_at = excluded.created_at, expires_at = excluded.expires_at "
                 "WHERE reservations.expires_at <= ?",
-                (r.number, r.code or "", r.service_id, r.created_at, r.expires_at,
-                 self.store.clock.now()),
+                (
+                    r.number,
+                    r.code or "",
+                    r.service_id,
+                    r.created_at,
+                    r.expires_at,
+                    self.store.clock.now(),
+                ),
             )
             return cur.rowcount == 1
 

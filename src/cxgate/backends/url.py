@@ -71,7 +71,9 @@ def load_class(table: dict[str, tuple[str, str | None]], url: BackendURL) -> Any
         module = importlib.import_module(module_name)
     except ImportError as exc:
         fix = f"pip install 'cxgate[{extra}]'" if extra else "reinstall cxgate"
-        raise ConfigError(f"the {url.scheme}:// backend needs a driver that is missing: {fix}") from exc
+        raise ConfigError(
+            f"the {url.scheme}:// backend needs a driver that is missing: {fix}"
+        ) from exc
     return getattr(module, class_name)
 
 

@@ -1,0 +1,142 @@
+"""The `cxgate` command: `cxgate serve` (flags or CXGATE_* environment variables)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+import uvicorn
+from starlette.applications import Starlette
+
+from cxgate import logs
+from cxgate.backends.url import parse_url
+from cxgate.config import DEFAULT_STORE, Settings, load_config
+from cxgate.errors import ConfigError
+
+
+def settings_from_env() -> Settings:
+    """Settings as `serve` exported them, for each worker process uvicorn starts."""
+    config_path = os.environ.get("CXGATE_CONFIG") or None
+    path = Path(config_path) if config_path else None
+    return Settings(
+        host=os.environ.get("CXGATE_HOST", "127.0.0.1"),
+        port=int(os.environ.get("CXGATE_PORT", "8080")),
+        store=os.environ.get("CXGATE_STORE", DEFAULT_STORE),
+        bus=os.environ.get("CXGATE_BUS", "memory://"),
+        workers=int(os.environ.get("CXGATE_WORKERS", "1")),
+        config_path=path,
+        config=load_config(path),
+    )
+
+
+def app_factory() -> Starlette:
+    """The uvicorn factory: every worker builds its app from the same exported settings."""
+    from cxgate.app import create_app
+
+    logs.configure(level=os.environ.get("CXGATE_LOG_LEVEL", "info"))
+    access_log = os.environ.get("CXGATE_ACCESS_LOG", "1") == "1"
+    return create_app(settings_from_env(), access_log=access_log)
+
+
+@click.group()
+@click.version_option(package_name="cxgate")
+def main() -> None:
+    """cxgate: the GMS Service, Storage and Context Services APIs on an open server."""
+
+
+@main.command()
+@click.option("--host", envvar="CXGATE_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="CXGATE_PORT", default=8080, type=int, show_default=True)
+@click.option(
+    "--store",
+    envvar="CXGATE_STORE",
+    default=DEFAULT_STORE,
+    show_default=True,
+    help="sqlite:///file.db, postgresql://user@host:port/db or redis://host:port/db",
+)
+@click.option(
+    "--bus",
+    envvar="CXGATE_BUS",
+    default="memory://",
+    show_default=True,
+    help="memory://, redis://... or postgresql://... (carries notifications)",
+)
+@click.option(
+    "--config",
+    "config_path",
+    envvar="CXGATE_CONFIG",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="the TOML configuration file",
+)
+@click.option(
+    "--workers", envvar="CXGATE_WORKERS", default=1, type=click.IntRange(1, 64), show_default=True
+)
+@click.option(
+    "--log-level",
+    envvar="CXGATE_LOG_LEVEL",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+@click.option(
+    "--access-log/--no-access-log",
+    envvar="CXGATE_ACCESS_LOG",
+    default=True,
+    show_default=True,
+    help="one log line per request",
+)
+@click.option(
+    "--grace-period",
+    envvar="CXGATE_GRACE_PERIOD",
+    default=10,
+    type=int,
+    show_default=True,
+    help="seconds that in-flight requests get on SIGTERM",
+)
+def serve(
+    host: str,
+    port: int,
+    store: str,
+    bus: str,
+    config_path: Path | None,
+    workers: int,
+    log_level: str,
+    access_log: bool,
+    grace_period: int,
+) -> None:
+    """Serve the APIs until SIGTERM or SIGINT (in-flight requests are finished first)."""
+    logs.configure(level=log_level)
+    try:
+        load_config(config_path)  # validate once, up front: a bad key stops us here
+        parse_url(store)
+    except ConfigError as exc:
+        click.echo(f"cxgate: configuration error: {exc.message}", err=True)
+        sys.exit(2)
+    os.environ.update(
+        {
+            "CXGATE_HOST": host,
+            "CXGATE_PORT": str(port),
+            "CXGATE_STORE": store,
+            "CXGATE_BUS": bus,
+            "CXGATE_CONFIG": str(config_path or ""),
+            "CXGATE_WORKERS": str(workers),
+            "CXGATE_LOG_LEVEL": log_level,
+            "CXGATE_ACCESS_LOG": "1" if access_log else "0",
+        }
+    )
+    uvicorn.run(
+        "cxgate.cli:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=int(grace_period),
+        server_header=False,
+    )

@@ -1,0 +1,179 @@
+"""Runtime settings (flags and environment) and the TOML configuration, validated once at startup.
+
+Section and option names follow GMS's own options so that a GMS administrator recognises them.
+Every problem is reported as a `ConfigError` naming the file and the bad key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cxgate.errors import ConfigError
+
+DEFAULT_STORE = "sqlite:///var/cxgate.db"
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
+
+ParamValue = str | int | float | bool
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSection(_Strict):
+    access_code_prefix: str | None = None  # "9" or a range "7-9": the first digit of codes
+    username: str | None = None
+    password: str | None = None
+    max_body_size: Annotated[int, Field(gt=0)] = DEFAULT_MAX_BODY
+    max_key_length: Annotated[int, Field(gt=0, le=65536)] = 1024
+    max_keys: Annotated[int, Field(gt=0)] = 1000
+    strategy_timeout: Annotated[float, Field(gt=0)] = 10.0  # seconds for an HTTP strategy call
+    sweep_interval: Annotated[float, Field(gt=0)] = 30.0  # seconds between expiry sweeps
+
+    @field_validator("access_code_prefix")
+    @classmethod
+    def _prefix_is_digit_or_range(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        low, _, high = value.partition("-")
+        if not (
+            low.isdigit()
+            and len(low) == 1
+            and (not high or (high.isdigit() and len(high) == 1 and low <= high))
+        ):
+            raise ValueError("must be one digit such as '9' or a range such as '7-9'")
+        return value
+
+    def code_first_digits(self) -> str:
+        if self.access_code_prefix is None:
+            return "0123456789"
+        low, _, high = self.access_code_prefix.partition("-")
+        return "".join(str(d) for d in range(int(low), int(high or low) + 1))
+
+
+class ServiceSection(BaseModel):
+    """`[service.NAME]`: `_`-prefixed keys other than the known ones are default parameters."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    type: Literal["builtin", "http"] = Field(alias="_type")
+    service: str = Field(alias="_service")
+    ttl: Annotated[int, Field(gt=0)] = Field(default=30, alias="_ttl")
+    overwritable_options: tuple[str, ...] = Field(default=(), alias="_overwritable_options")
+    username: str | None = None
+    password: str | None = None
+
+    @model_validator(mode="after")
+    def _extra_keys_are_parameters(self) -> ServiceSection:
+        for key, value in (self.model_extra or {}).items():
+            if not key.startswith("_"):
+                raise ValueError(f"unknown option {key!r} (service parameters start with '_')")
+            if not isinstance(value, ParamValue):
+                raise ValueError(f"parameter {key!r} must be a string, number or boolean")
+        return self
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        """Configured parameters as GMS sees them: text (booleans as `true`/`false`)."""
+        out = {}
+        for key, value in (self.model_extra or {}).items():
+            out[key] = str(value).lower() if isinstance(value, bool) else str(value)
+        return out
+
+
+class ResourceSection(_Strict):
+    numbers: Annotated[tuple[str, ...], Field(min_length=1)]
+    allocation: Literal["round-robin", "random"] = "round-robin"
+
+
+class UserSection(_Strict):
+    password_hash: str
+    roles: tuple[Literal["agent", "supervisor", "admin", "apiuser"], ...] = ()
+
+
+class CsSection(_Strict):
+    expiration: str = "2w"
+    tenants: tuple[str, ...] | None = None
+    export_dir: str = "var/export"
+    export_file_size: Annotated[int, Field(gt=0)] = 1000
+
+
+class VoiceSection(_Strict):
+    uri: str
+    backup_uri: str | None = None
+
+
+class FileConfig(_Strict):
+    server: ServerSection = ServerSection()
+    service: dict[str, ServiceSection] = {}
+    resources: dict[str, ResourceSection] = {}
+    users: dict[str, UserSection] = {}
+    cs: CsSection = CsSection()
+    voice: dict[str, VoiceSection] = {}
+
+    @model_validator(mode="after")
+    def _builtins_exist_and_groups_are_defined(self) -> FileConfig:
+        from cxgate.gms.builtins import BUILTINS
+
+        for name, svc in self.service.items():
+            if svc.type == "builtin" and svc.service not in BUILTINS:
+                known = ", ".join(sorted(BUILTINS))
+                raise ValueError(
+                    f"service.{name}._service: unknown built-in {svc.service!r} (one of {known})"
+                )
+            if svc.type == "http" and not svc.service.startswith(("http://", "https://")):
+                raise ValueError(f"service.{name}._service: an http service needs an http(s) URL")
+            group = svc.parameters.get("_resource_group")
+            if group is not None and group not in self.resources:
+                raise ValueError(f"service.{name}._resource_group: no [resources.{group}] table")
+        return self
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def parse_config(text: str, *, source: str) -> FileConfig:
+    try:
+        raw: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    try:
+        return FileConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = _location(error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown option"
+            problems.append(f"{where}: {message}")
+        raise ConfigError(f"{source}: " + "; ".join(problems)) from exc
+
+
+def load_config(path: Path | None) -> FileConfig:
+    if path is None:
+        return FileConfig()
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration file {path}: {exc.strerror}") from exc
+    return parse_config(text, source=str(path))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What `cxgate serve` was started with: flags, environment, and the parsed file."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    store: str = DEFAULT_STORE
+    bus: str = "memory://"
+    workers: int = 1
+    config_path: Path | None = None
+    config: FileConfig = field(default_factory=FileConfig)

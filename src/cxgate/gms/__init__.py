@@ -1,0 +1,1 @@
+"""GMS: the Service API (services built from the configuration) and the Storage API."""

@@ -1,0 +1,141 @@
+"""Request bodies -> flat key/values, whatever the encoding (urlencoded, multipart, JSON).
+
+GMS stores data as flat key/value pairs. JSON bodies are flattened the way GMS (a Java server)
+did it: nested values become their Java `toString()` text. A key sent twice keeps its last value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncGenerator
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.datastructures import Headers, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect, Request
+
+from cxgate.backends.base import Binary, Value
+from cxgate.errors import BadRequest, MalformedBody, MalformedJson, PayloadTooLarge
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The whole body, refusing (413) before storing anything once it passes `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
+    chunks = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        raise MalformedBody(
+            "the client closed the connection before sending the whole body"
+        ) from exc
+    return b"".join(chunks)
+
+
+async def parse_fields(request: Request, *, limit: int) -> dict[str, Value]:
+    """The body's fields, whichever encoding the Content-Type names (urlencoded by default)."""
+    body = await read_limited(request, limit)
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type == "multipart/form-data":
+        return await _multipart(request.headers, body, limit)
+    if content_type == "application/json" or content_type.endswith("+json"):
+        return parse_json_object(body)
+    return parse_urlencoded(body)
+
+
+def parse_urlencoded(body: bytes) -> dict[str, Value]:
+    if not body.strip():
+        return {}
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True, errors="strict")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedBody(f"the urlencoded body could not be read: {exc}") from exc
+    return dict(pairs)
+
+
+async def _multipart(headers: Headers, body: bytes, limit: int) -> dict[str, Value]:
+    async def stream() -> AsyncGenerator[bytes, None]:
+        yield body
+
+    parser = MultiPartParser(headers, stream(), max_part_size=limit)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise MalformedBody(f"the multipart body could not be read: {exc.message}") from exc
+    fields: dict[str, Value] = {}
+    try:
+        for key, item in form.multi_items():
+            if isinstance(item, UploadFile):
+                data = await item.read()
+                content_type = item.content_type or "application/octet-stream"
+                fields[key] = Binary(data, content_type, item.filename)
+            else:
+                fields[key] = item
+    finally:
+        await form.close()
+    return fields
+
+
+def parse_json_object(body: bytes) -> dict[str, Value]:
+    if not body.strip():
+        return {}
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedJson(f"Could not read JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise BadRequest("the JSON body must be an object of keys and values")
+    return {key: java_text(value) for key, value in document.items()}
+
+
+def java_text(value: Any) -> str:
+    """A JSON value as the Java `toString()` GMS stored: `{a=1, b=[x, y]}`, `true`, `1.5`."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return java_double(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(java_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={java_text(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"not a JSON value: {type(value).__name__}")
+
+
+def java_double(value: float) -> str:
+    """Java's `Double.toString`: plain between 1e-3 and 1e7, else `1.0E20` scientific form."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    # repr gives the shortest digits that round-trip, as Java does; only the layout differs.
+    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
+    text = "".join(str(d) for d in digits)
+    point = len(text) + int(exponent)  # position of the decimal point within `text`
+    if 1e-3 <= abs(value) < 1e7:
+        if point <= 0:
+            plain = "0." + "0" * -point + text
+        elif point >= len(text):
+            plain = text + "0" * (point - len(text)) + ".0"
+        else:
+            plain = text[:point] + "." + text[point:]
+    else:
+        plain = text[0] + "." + (text[1:] or "0") + f"E{point - 1}"
+    return ("-" if sign else "") + plain
