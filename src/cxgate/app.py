@@ -12,9 +12,12 @@ import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cxgate.auth.identity import Authenticator
+from cxgate.auth.middleware import AuthMiddleware
 from cxgate.backends.base import Store
 from cxgate.backends.url import open_store
 from cxgate.clock import Clock, SystemClock
@@ -72,6 +75,33 @@ async def _sweep_forever(store: Store, interval: float) -> None:
                 log.info("expired data swept", records=removed)
 
 
+def _middleware(settings: Settings, *, access_log: bool) -> list[Middleware]:
+    """Outermost first: every response gets its id and headers, even a refused one."""
+    config = settings.config
+    stack = [Middleware(RequestIdMiddleware, access_log=access_log)]
+    if config.server.cors_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(config.server.cors_origins),
+                allow_credentials=True,  # sent only to the listed origins, never to `*`
+                allow_methods=["GET", "POST", "PUT", "DELETE"],
+                allow_headers=[
+                    "authorization",
+                    "content-type",
+                    "gms_user",
+                    "contactcenterid",
+                    "groupid",
+                    "x-request-id",
+                ],
+                expose_headers=["x-request-id", "location"],
+                max_age=600,
+            )
+        )
+    stack.append(Middleware(AuthMiddleware, authenticator=Authenticator(config)))
+    return stack
+
+
 def create_app(
     settings: Settings, *, clock: Clock | None = None, access_log: bool = True
 ) -> Starlette:
@@ -111,7 +141,7 @@ def create_app(
 
     app = Starlette(
         routes=[*node.routes, *gms.routes, *storage.routes],
-        middleware=[Middleware(RequestIdMiddleware, access_log=access_log)],
+        middleware=_middleware(settings, access_log=access_log),
         exception_handlers={
             CxgateError: handle_domain_error,
             HTTPException: _http_error,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -12,8 +13,34 @@ from starlette.applications import Starlette
 
 from cxgate import logs
 from cxgate.backends.url import parse_url
-from cxgate.config import DEFAULT_STORE, Settings, load_config
+from cxgate.config import DEFAULT_STORE, FileConfig, Settings, load_config
 from cxgate.errors import ConfigError
+
+log = logs.get_logger("cxgate.cli")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def check_bind(host: str, config: FileConfig, *, insecure: bool) -> None:
+    """With no `[users]`, auth is off: refuse to bind anything but loopback unless --insecure."""
+    if config.users:
+        return
+    if is_loopback(host):
+        log.info("no [users] configured: authentication is off, serving loopback only", host=host)
+        return
+    if not insecure:
+        raise ConfigError(
+            f"refusing to bind {host} with authentication off: configure [users] "
+            "(see `cxgate hash-password`) or pass --insecure"
+        )
+    log.warning("INSECURE: serving a non-loopback address with authentication off", host=host)
 
 
 def settings_from_env() -> Settings:
@@ -89,6 +116,41 @@ def main() -> None:
     help="one log line per request",
 )
 @click.option(
+    "--insecure",
+    envvar="CXGATE_INSECURE",
+    is_flag=True,
+    default=False,
+    help="allow binding a non-loopback address without [users] (logs a warning)",
+)
+@click.option(
+    "--tls-cert",
+    envvar="CXGATE_TLS_CERT",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="serve HTTPS with this certificate (PEM)",
+)
+@click.option(
+    "--tls-key",
+    envvar="CXGATE_TLS_KEY",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="the certificate's private key (PEM)",
+)
+@click.option(
+    "--proxy-headers/--no-proxy-headers",
+    envvar="CXGATE_PROXY_HEADERS",
+    default=False,
+    show_default=True,
+    help="trust X-Forwarded-For/-Proto from --forwarded-allow-ips",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    envvar="CXGATE_FORWARDED_ALLOW_IPS",
+    default="127.0.0.1",
+    show_default=True,
+    help="comma list of proxy addresses whose forwarded headers are trusted",
+)
+@click.option(
     "--grace-period",
     envvar="CXGATE_GRACE_PERIOD",
     default=10,
@@ -105,13 +167,21 @@ def serve(
     workers: int,
     log_level: str,
     access_log: bool,
+    insecure: bool,
+    tls_cert: str | None,
+    tls_key: str | None,
+    proxy_headers: bool,
+    forwarded_allow_ips: str,
     grace_period: int,
 ) -> None:
     """Serve the APIs until SIGTERM or SIGINT (in-flight requests are finished first)."""
     logs.configure(level=log_level)
     try:
-        load_config(config_path)  # validate once, up front: a bad key stops us here
+        config = load_config(config_path)  # validate once, up front: a bad key stops us here
         parse_url(store)
+        check_bind(host, config, insecure=insecure)
+        if bool(tls_cert) != bool(tls_key):
+            raise ConfigError("--tls-cert and --tls-key go together: give both or neither")
     except ConfigError as exc:
         click.echo(f"cxgate: configuration error: {exc.message}", err=True)
         sys.exit(2)
@@ -139,4 +209,24 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=int(grace_period),
         server_header=False,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips,
     )
+
+
+@main.command("hash-password")
+@click.option("--stdin", "from_stdin", is_flag=True, help="read the password from standard input")
+def hash_password_command(from_stdin: bool) -> None:
+    """Print an argon2 hash of a password, for `password_hash` / `password` in the config."""
+    from cxgate.auth.passwords import hash_password
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        click.echo("cxgate: an empty password cannot be hashed", err=True)
+        sys.exit(2)
+    click.echo(hash_password(password))

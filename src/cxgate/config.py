@@ -34,6 +34,7 @@ class ServerSection(_Strict):
     max_keys: Annotated[int, Field(gt=0)] = 1000
     strategy_timeout: Annotated[float, Field(gt=0)] = 10.0  # seconds for an HTTP strategy call
     sweep_interval: Annotated[float, Field(gt=0)] = 30.0  # seconds between expiry sweeps
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the APIs
 
     @field_validator("access_code_prefix")
     @classmethod
@@ -117,6 +118,15 @@ class FileConfig(_Strict):
     voice: dict[str, VoiceSection] = {}
 
     @model_validator(mode="after")
+    def _passwords_are_hashed(self) -> FileConfig:
+        _refuse_plain_text("server.password", self.server.password)
+        for name, svc in self.service.items():
+            _refuse_plain_text(f"service.{name}.password", svc.password)
+        for name, user in self.users.items():
+            _refuse_plain_text(f"users.{name}.password_hash", user.password_hash)
+        return self
+
+    @model_validator(mode="after")
     def _builtins_exist_and_groups_are_defined(self) -> FileConfig:
         from cxgate.gms.builtins import BUILTINS
 
@@ -132,6 +142,16 @@ class FileConfig(_Strict):
             if group is not None and group not in self.resources:
                 raise ValueError(f"service.{name}._resource_group: no [resources.{group}] table")
         return self
+
+
+def _refuse_plain_text(where: str, value: str | None) -> None:
+    from cxgate.auth.passwords import looks_hashed
+
+    if value is not None and not looks_hashed(value):
+        raise ValueError(
+            f"{where}: plain-text passwords are refused; store the output of "
+            "`cxgate hash-password` instead"
+        )
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

@@ -133,11 +133,20 @@ class ReservationStore(Protocol):
         ...
 
 
+class FlagStore(Protocol):
+    """Small named settings shared by every node of a cluster (maintenance mode lives here)."""
+
+    async def get(self, name: str) -> str | None: ...
+
+    async def set(self, name: str, value: str) -> None: ...
+
+
 class Store(Protocol):
     """A backend: the stores it provides plus its lifecycle."""
 
     areas: AreaStore
     reservations: ReservationStore
+    flags: FlagStore
     # SQL backends keep expired rows until `sweep`; Redis expires keys by itself.
     needs_sweeper: bool
 

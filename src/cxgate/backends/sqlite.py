@@ -40,6 +40,7 @@ class SqliteStore:
         self._db: sqlite3.Connection | None = None
         self.areas = SqliteAreaStore(self)
         self.reservations = SqliteReservationStore(self)
+        self.flags = SqliteFlagStore(self)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -304,3 +305,17 @@ class SqliteReservationStore:
     async def release_service(self, service_id: str) -> None:
         with self.store.transaction() as cur:
             cur.execute("DELETE FROM reservations WHERE service_id = ?", (service_id,))
+
+
+class SqliteFlagStore:
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    async def get(self, name: str) -> str | None:
+        with self.store.transaction(write=False) as cur:
+            row = cur.execute("SELECT value FROM flags WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    async def set(self, name: str, value: str) -> None:
+        with self.store.transaction() as cur:
+            cur.execute("INSERT OR REPLACE INTO flags (name, value) VALUES (?, ?)", (name, value))

@@ -1,5 +1,6 @@
-"""A request id for every request (taken from `X-Request-Id` or made up), bound to the logs and
-echoed in the response, plus one access-log line. Pure ASGI: it sits on the hot path."""
+"""The edge of every response: a request id (taken from `X-Request-Id` or made up) bound to the
+logs and echoed back, the security headers, and one access-log line. Pure ASGI and a single
+layer, because it sits on the hot path of every request."""
 
 from __future__ import annotations
 
@@ -10,6 +11,15 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger("cxgate.access")
+
+# An API answers data, never a page to frame or a script to run.
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"cache-control", b"no-store"),
+]
 
 
 class RequestIdMiddleware:
@@ -34,7 +44,7 @@ class RequestIdMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), header]
+                message["headers"] = [*message.get("headers", []), header, *SECURITY_HEADERS]
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
