@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from cxgate.auth.identity import Authenticator
 from cxgate.auth.middleware import AuthMiddleware
+from cxgate.auth.ratelimit import CounterStorage, RateLimitMiddleware
 from cxgate.backends.base import Store
 from cxgate.backends.url import open_store
 from cxgate.clock import Clock, SystemClock
@@ -75,7 +76,9 @@ async def _sweep_forever(store: Store, interval: float) -> None:
                 log.info("expired data swept", records=removed)
 
 
-def _middleware(settings: Settings, *, access_log: bool) -> list[Middleware]:
+def _middleware(
+    settings: Settings, counters: CounterStorage, *, access_log: bool
+) -> list[Middleware]:
     """Outermost first: every response gets its id and headers, even a refused one."""
     config = settings.config
     stack = [Middleware(RequestIdMiddleware, access_log=access_log)]
@@ -99,6 +102,12 @@ def _middleware(settings: Settings, *, access_log: bool) -> list[Middleware]:
             )
         )
     stack.append(Middleware(AuthMiddleware, authenticator=Authenticator(config)))
+    if config.server.rate_limit:
+        stack.append(
+            Middleware(
+                RateLimitMiddleware, limit=config.server.rate_limit, storage=counters.storage
+            )
+        )
     return stack
 
 
@@ -108,6 +117,7 @@ def create_app(
     clock = clock or SystemClock()
     config = settings.config
     store: Store = open_store(settings.store, clock=clock)
+    counters = CounterStorage(settings.store, settings.bus)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -127,7 +137,11 @@ def create_app(
                 clock=clock,
                 config=config,
                 http=http,
-                limits=ValueLimits(config.server.max_key_length, config.server.max_keys),
+                limits=ValueLimits(
+                    config.server.max_key_length,
+                    config.server.max_keys,
+                    config.server.max_value_size,
+                ),
             )
             try:
                 yield
@@ -138,10 +152,11 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 await store.close()
+                await counters.aclose()
 
     app = Starlette(
         routes=[*node.routes, *gms.routes, *storage.routes],
-        middleware=_middleware(settings, access_log=access_log),
+        middleware=_middleware(settings, counters, access_log=access_log),
         exception_handlers={
             CxgateError: handle_domain_error,
             HTTPException: _http_error,
@@ -152,4 +167,6 @@ def create_app(
     app.state.settings = settings
     app.state.store = store
     app.state.max_body = config.server.max_body_size
+    app.state.body_timeout = config.server.body_timeout
+    app.state.max_json_depth = config.server.max_json_depth
     return app

@@ -35,6 +35,22 @@ class ServerSection(_Strict):
     strategy_timeout: Annotated[float, Field(gt=0)] = 10.0  # seconds for an HTTP strategy call
     sweep_interval: Annotated[float, Field(gt=0)] = 30.0  # seconds between expiry sweeps
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the APIs
+    rate_limit: str | None = None  # per client, `limits` notation such as "50/second"
+    body_timeout: Annotated[float, Field(gt=0)] = 30.0  # seconds to receive a whole body
+    max_value_size: Annotated[int, Field(gt=0)] = DEFAULT_MAX_BODY  # bytes in one value
+    max_json_depth: Annotated[int, Field(gt=0, le=256)] = 32  # nesting of a JSON body
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            from limits import parse
+
+            try:
+                parse(value)
+            except ValueError as exc:
+                raise ValueError("must read like '50/second' or '1000 per minute'") from exc
+        return value
 
     @field_validator("access_code_prefix")
     @classmethod

@@ -23,6 +23,10 @@ class MalformedBody(BadRequest):
     """A urlencoded or multipart body could not be parsed."""
 
 
+class BodyTimeout(BadRequest):
+    """The request body did not arrive in time (a slow or stalled client)."""
+
+
 class NotFound(CxgateError):
     """The addressed resource does not exist (or is not visible to this caller)."""
 
@@ -53,6 +57,14 @@ class PoolExhausted(Unavailable):
 
 class StoreUnavailable(Unavailable):
     """The store did not answer (connection refused, timeout, ...)."""
+
+
+class ReadOnly(Unavailable):
+    """Writes are refused while the cluster is in maintenance mode; reads still work."""
+
+
+class BusUnavailable(Unavailable):
+    """The notification bus did not answer; other nodes miss what is published meanwhile."""
 
 
 class UpstreamError(CxgateError):

@@ -13,6 +13,7 @@ from cxgate.errors import BadRequest
 class ValueLimits:
     max_key_length: int = 1024
     max_keys: int = 1000
+    max_value_size: int = 10 * 1024 * 1024  # bytes (UTF-8 for text)
 
 
 def check_values(values: Mapping[str, Value], limits: ValueLimits) -> None:
@@ -31,8 +32,17 @@ def check_values(values: Mapping[str, Value], limits: ValueLimits) -> None:
             )
         if "\x00" in key:
             raise BadRequest(f"key {key!r} contains a NUL character")
-        if not isinstance(value, Binary) and "\x00" in value:
-            raise BadRequest(f"the value of key {key!r} contains a NUL character")
+        if isinstance(value, Binary):
+            size = len(value.data)
+        else:
+            if "\x00" in value:
+                raise BadRequest(f"the value of key {key!r} contains a NUL character")
+            size = len(value.encode("utf-8"))
+        if size > limits.max_value_size:
+            raise BadRequest(
+                f"the value of key {key[:40]!r} is {size} bytes (the limit is "
+                f"{limits.max_value_size})"
+            )
 
 
 def split_parameters(fields: Mapping[str, Value]) -> tuple[dict[str, str], dict[str, Value]]:

@@ -6,6 +6,7 @@ did it: nested values become their Java `toString()` text. A key sent twice keep
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncGenerator
 from decimal import Decimal
@@ -18,27 +19,58 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 
 from cxgate.backends.base import Binary, Value
-from cxgate.errors import BadRequest, MalformedBody, MalformedJson, PayloadTooLarge
+from cxgate.errors import BadRequest, BodyTimeout, MalformedBody, MalformedJson, PayloadTooLarge
+
+DEFAULT_BODY_TIMEOUT = 30.0
+DEFAULT_MAX_DEPTH = 32
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
-    """The whole body, refusing (413) before storing anything once it passes `limit` bytes."""
+async def read_limited(request: Request, limit: int, *, within: float | None = None) -> bytes:
+    """The whole body, refusing (413) before storing anything once it passes `limit` bytes.
+
+    The body must arrive `within` seconds (default: the app's `body_timeout`), so that a
+    client trickling one byte a second cannot hold a connection and its memory forever (408)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
+    timeout = within
+    if timeout is None:
+        timeout = getattr(request.app.state, "body_timeout", DEFAULT_BODY_TIMEOUT)
     chunks = []
     size = 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
-            chunks.append(chunk)
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(
+                        f"the request body is larger than the limit of {limit} bytes"
+                    )
+                chunks.append(chunk)
+    except TimeoutError as exc:
+        raise BodyTimeout(f"the request body did not arrive within {timeout:g} s") from exc
     except ClientDisconnect as exc:
         raise MalformedBody(
             "the client closed the connection before sending the whole body"
         ) from exc
     return b"".join(chunks)
+
+
+def check_depth(document: Any, max_depth: int) -> None:
+    """Refuse JSON nested deeper than `max_depth` (400) before anything recurses into it."""
+    level = [document]
+    depth = 0
+    while level:
+        depth += 1
+        if depth > max_depth:
+            raise BadRequest(f"the JSON body is nested deeper than {max_depth} levels")
+        children: list[Any] = []
+        for node in level:
+            if isinstance(node, dict):
+                children.extend(node.values())
+            elif isinstance(node, list):
+                children.extend(node)
+        level = children
 
 
 async def parse_fields(request: Request, *, limit: int) -> dict[str, Value]:
@@ -48,7 +80,8 @@ async def parse_fields(request: Request, *, limit: int) -> dict[str, Value]:
     if content_type == "multipart/form-data":
         return await _multipart(request.headers, body, limit)
     if content_type == "application/json" or content_type.endswith("+json"):
-        return parse_json_object(body)
+        max_depth = getattr(request.app.state, "max_json_depth", DEFAULT_MAX_DEPTH)
+        return parse_json_object(body, max_depth=max_depth)
     return parse_urlencoded(body)
 
 
@@ -63,17 +96,32 @@ def parse_urlencoded(body: bytes) -> dict[str, Value]:
     return dict(pairs)
 
 
+class _MultiPartParser(MultiPartParser):
+    """Starlette's parser, noting whether the closing boundary was reached: python-multipart
+    accepts a body cut short and hands over the parts it got so far."""
+
+    complete = False
+
+    def on_end(self) -> None:
+        super().on_end()
+        self.complete = True
+
+
 async def _multipart(headers: Headers, body: bytes, limit: int) -> dict[str, Value]:
     async def stream() -> AsyncGenerator[bytes, None]:
         yield body
 
-    parser = MultiPartParser(headers, stream(), max_part_size=limit)
+    parser = _MultiPartParser(headers, stream(), max_part_size=limit)
     try:
         form = await parser.parse()
     except MultiPartException as exc:
         raise MalformedBody(f"the multipart body could not be read: {exc.message}") from exc
     fields: dict[str, Value] = {}
     try:
+        if body.strip() and not parser.complete:
+            raise MalformedBody(
+                "the multipart body could not be read: it ends before its closing boundary"
+            )
         for key, item in form.multi_items():
             if isinstance(item, UploadFile):
                 data = await item.read()
@@ -86,7 +134,7 @@ async def _multipart(headers: Headers, body: bytes, limit: int) -> dict[str, Val
     return fields
 
 
-def parse_json_object(body: bytes) -> dict[str, Value]:
+def parse_json_object(body: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, Value]:
     if not body.strip():
         return {}
     try:
@@ -95,6 +143,7 @@ def parse_json_object(body: bytes) -> dict[str, Value]:
         raise MalformedJson(f"Could not read JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise BadRequest("the JSON body must be an object of keys and values")
+    check_depth(document, max_depth)
     return {key: java_text(value) for key, value in document.items()}
 
 

@@ -27,6 +27,7 @@ class Family(StrEnum):
 # class -> (HTTP status, GMS/CS `exception` simple name, GWS statusCode)
 TABLE: dict[type[Exception], tuple[int, str, int]] = {
     errors.MalformedJson: (400, "JsonParseException", 2),
+    errors.BodyTimeout: (408, "RequestTimeoutException", 2),
     errors.MalformedBody: (400, "BadRequestException", 2),
     errors.BadRequest: (400, "BadRequestException", 2),
     errors.AreaNotFound: (404, "NotFoundException", 6),

@@ -23,7 +23,9 @@ def binary(value: Value) -> Response:
     """A stored value as raw bytes: files with their type and name, text as UTF-8 text."""
     if not isinstance(value, Binary):
         return Response(value.encode("utf-8"), media_type="text/plain; charset=utf-8")
-    headers = {}
+    # The stored content type goes out exactly as it came in: given as `media_type`, Starlette
+    # would append `; charset=utf-8` to a text/* type and misdescribe a latin-1 file.
+    headers = {"content-type": value.content_type}
     if value.filename:
         headers["content-disposition"] = f"attachment; filename*=UTF-8''{quote(value.filename)}"
-    return Response(value.data, headers=headers, media_type=value.content_type)
+    return Response(value.data, headers=headers)
