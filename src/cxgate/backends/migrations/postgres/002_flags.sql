@@ -1,0 +1,5 @@
+-- Settings shared by every node, such as maintenance mode.
+CREATE TABLE flags (
+    name text PRIMARY KEY,
+    value text NOT NULL
+);

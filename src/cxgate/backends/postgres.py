@@ -1,0 +1,372 @@
+"""The PostgreSQL store: several cxgate nodes share one database.
+
+Atomicity across nodes comes from the database, never from a Python lock (which would guard one
+process only): primary keys, `INSERT ... ON CONFLICT`, the row locks that `UPDATE`, `DELETE` and
+`ON CONFLICT` take, and `FOR UPDATE SKIP LOCKED`. Times are epoch seconds from the injected clock,
+passed as parameters rather than SQL `now()`, so that expiry follows the same clock everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import asyncpg
+from asyncpg import InterfaceError, InternalClientError, PostgresError
+from asyncpg.pool import PoolConnectionProxy
+
+from cxgate.backends import postgres_sql as sql
+from cxgate.backends.base import AreaInfo, AreaKind, Binary, Reservation, Value
+from cxgate.backends.migrations import migrations_for
+from cxgate.backends.url import BackendURL
+from cxgate.clock import Clock
+from cxgate.errors import AreaNotFound, ConfigError, Conflict, KeyNotFound, StoreUnavailable
+
+# Everything the driver or the network can raise. asyncio.TimeoutError is TimeoutError and
+# ConnectionError is an OSError, so both are covered.
+_DRIVER_ERRORS = (PostgresError, InterfaceError, InternalClientError, OSError, TimeoutError)
+_T = TypeVar("_T")
+# Query options cxgate reads itself; asyncpg would send unknown ones to the server as settings.
+_OWN_OPTIONS = frozenset({"schema", "pool_min", "pool_max", "timeout"})
+
+
+def _option(url: BackendURL, name: str, default: str, cast: Callable[[str], _T]) -> _T:
+    raw = url.options.get(name, default)
+    try:
+        return cast(raw)
+    except ValueError as exc:
+        raise ConfigError(f"store URL option {name}={raw!r} is not a number") from exc
+
+
+def _driver_dsn(raw: str) -> str:
+    parts = urlsplit(raw)
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in _OWN_OPTIONS
+    ]
+    return parts._replace(query=urlencode(query)).geturl()
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _migration_lock(schema: str) -> int:
+    """The advisory lock id for one schema: the same on every node, distinct across schemas."""
+    digest = hashlib.sha256(f"cxgate.migrations:{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _key_hash(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+def _area(row: Any) -> AreaInfo:
+    return AreaInfo(
+        row["id"], AreaKind(row["kind"]), row["label"], row["owner"], row["ttl"], row["expires_at"]
+    )
+
+
+def _reservation(row: Any) -> Reservation:
+    return Reservation(
+        row["number"], row["code"] or None, row["service_id"], row["created_at"], row["expires_at"]
+    )
+
+
+def _count(status: str) -> int:
+    """The row count of a command status such as `DELETE 3`."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class PostgresStore:
+    needs_sweeper = True
+
+    def __init__(self, url: BackendURL, *, clock: Clock) -> None:
+        self.url = url
+        self.clock = clock
+        self.schema = url.options.get("schema") or None
+        self.pool_min = _option(url, "pool_min", "2", int)
+        self.pool_max = _option(url, "pool_max", "10", int)
+        self.timeout = _option(url, "timeout", "5", float)
+        if not 0 <= self.pool_min <= self.pool_max or self.pool_max < 1:
+            raise ConfigError(
+                f"store URL {url.redacted()}: need 0 <= pool_min <= pool_max and pool_max >= 1"
+            )
+        self._pool: asyncpg.Pool | None = None
+        self.areas = PostgresAreaStore(self)
+        self.reservations = PostgresReservationStore(self)
+        self.flags = PostgresFlagStore(self)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StoreUnavailable("the PostgreSQL store is not open")
+        return self._pool
+
+    async def open(self) -> None:
+        settings = {"search_path": _quote_ident(self.schema)} if self.schema else None
+        where = self.url.redacted()
+        try:
+            pool = await asyncpg.create_pool(
+                _driver_dsn(self.url.raw),
+                min_size=self.pool_min,
+                max_size=self.pool_max,
+                timeout=self.timeout,
+                command_timeout=self.timeout,
+                server_settings=settings,
+            )
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(f"cannot reach the PostgreSQL store at {where}: {exc}") from exc
+        try:
+            async with pool.acquire(timeout=self.timeout) as conn:
+                await self._migrate(conn)
+        except BaseException as exc:
+            pool.terminate()
+            if isinstance(exc, _DRIVER_ERRORS):
+                raise StoreUnavailable(
+                    f"cannot migrate the PostgreSQL store at {where}: {exc}"
+                ) from exc
+            raise
+        self._pool = pool
+
+    async def _migrate(self, conn: PoolConnectionProxy) -> None:
+        # One transaction under an advisory lock: nodes starting together queue here, and each
+        # finds the versions the previous one applied, so every migration runs exactly once.
+        async with conn.transaction():
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1)", _migration_lock(self.schema or "")
+            )
+            # Only when absent: CREATE SCHEMA needs a privilege that a user given the schema
+            # may lack, even with IF NOT EXISTS.
+            if self.schema and not await conn.fetchval(sql.SCHEMA_EXISTS, self.schema):
+                await conn.execute(f"CREATE SCHEMA {_quote_ident(self.schema)}")
+            await conn.execute(sql.MIGRATIONS_TABLE)
+            applied = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+            for migration in migrations_for("postgres"):
+                if migration.version not in applied:
+                    await conn.execute(migration.sql)
+                    await conn.execute(sql.RECORD_MIGRATION, migration.version, migration.name)
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), self.timeout)
+        except _DRIVER_ERRORS:
+            pool.terminate()  # a stuck or dead server must not keep shutdown waiting
+
+    async def ping(self) -> None:
+        async with self.connection() as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def sweep(self) -> int:
+        now = self.clock.now()
+        async with self.transaction() as conn:
+            areas = await conn.execute("DELETE FROM areas WHERE expires_at <= $1", now)
+            held = await conn.execute("DELETE FROM reservations WHERE expires_at <= $1", now)
+        return _count(areas) + _count(held)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[PoolConnectionProxy]:
+        """A pooled connection; driver errors leave as `StoreUnavailable`, cxgate's own as is."""
+        try:
+            async with self.pool.acquire(timeout=self.timeout) as conn:
+                yield conn
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(
+                f"the PostgreSQL store at {self.url.redacted()} failed: {exc}"
+            ) from exc
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PoolConnectionProxy]:
+        async with self.connection() as conn, conn.transaction():
+            yield conn
+
+
+class PostgresAreaStore:
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+
+    def _where(self, area_id: str, kind: AreaKind, owner: str | None) -> tuple[Any, ...]:
+        """The parameters of `sql.VISIBLE`."""
+        return (kind.value, area_id, self.store.clock.now(), owner)
+
+    @staticmethod
+    async def _claim(conn: PoolConnectionProxy, new: AreaInfo, now: float) -> AreaInfo | None:
+        """Create `new` unless a live area holds the id (then None, with that row locked)."""
+        row = await conn.fetchrow(
+            sql.CLAIM,
+            new.kind.value,
+            new.area_id,
+            new.label,
+            new.owner,
+            new.ttl,
+            new.expires_at,
+            now,
+        )
+        if row is None:
+            return None
+        # An expired area under the same id must not lend its old keys to the new one.
+        await conn.execute(sql.CLEAR_VALUES, new.kind.value, new.area_id)
+        return _area(row)
+
+    @staticmethod
+    async def _put_values(
+        conn: PoolConnectionProxy, kind: AreaKind, area_id: str, values: Mapping[str, Value]
+    ) -> None:
+        rows = []
+        for key, value in values.items():
+            if isinstance(value, Binary):
+                text, data, ctype, name = None, value.data, value.content_type, value.filename
+            else:
+                text, data, ctype, name = value.encode(), None, None, None
+            rows.append(
+                (kind.value, area_id, _key_hash(key), key.encode(), text, data, ctype, name)
+            )
+        if rows:
+            await conn.executemany(sql.PUT_VALUE, rows)
+
+    async def create(
+        self,
+        area_id: str,
+        *,
+        kind: AreaKind,
+        label: str,
+        owner: str | None,
+        ttl: int,
+        values: Mapping[str, Value],
+    ) -> AreaInfo:
+        now = self.store.clock.now()
+        async with self.store.transaction() as conn:
+            info = await self._claim(
+                conn, AreaInfo(area_id, kind, label, owner, ttl, now + ttl), now
+            )
+            if info is None:
+                raise Conflict(f"{kind.value} {area_id} already exists")
+            await self._put_values(conn, kind, area_id, values)
+        return info
+
+    async def write(
+        self,
+        area_id: str,
+        *,
+        kind: AreaKind,
+        owner: str | None,
+        values: Mapping[str, Value],
+        ttl: int | None = None,
+        create: bool = False,
+    ) -> AreaInfo:
+        now = self.store.clock.now()
+        async with self.store.transaction() as conn:
+            info = None
+            if create:
+                new_ttl = ttl or 30
+                new = AreaInfo(area_id, kind, "", owner, new_ttl, now + new_ttl)
+                info = await self._claim(conn, new, now)
+            if info is None:
+                row = await conn.fetchrow(sql.TOUCH, kind.value, area_id, now, owner, ttl)
+                if row is None:
+                    # With create=True the claim found a live area, so the caller cannot see it.
+                    if create:
+                        raise Conflict(f"{kind.value} {area_id} belongs to another gms_user")
+                    raise AreaNotFound(f"{kind.value} {area_id} not found")
+                info = _area(row)
+            await self._put_values(conn, kind, area_id, values)
+        return info
+
+    async def info(self, area_id: str, *, kind: AreaKind, owner: str | None) -> AreaInfo:
+        async with self.store.connection() as conn:
+            row = await conn.fetchrow(sql.INFO, *self._where(area_id, kind, owner))
+        if row is None:
+            raise AreaNotFound(f"{kind.value} {area_id} not found")
+        return _area(row)
+
+    async def read_strings(
+        self, area_id: str, *, kind: AreaKind, owner: str | None
+    ) -> dict[str, str]:
+        async with self.store.connection() as conn:
+            rows = await conn.fetch(sql.READ_STRINGS, *self._where(area_id, kind, owner))
+        if not rows:
+            raise AreaNotFound(f"{kind.value} {area_id} not found")
+        return {bytes(k).decode(): bytes(v).decode() for k, v in rows if k is not None}
+
+    async def read_value(
+        self, area_id: str, key: str, *, kind: AreaKind, owner: str | None
+    ) -> Value:
+        async with self.store.connection() as conn:
+            row = await conn.fetchrow(
+                sql.READ_VALUE, *self._where(area_id, kind, owner), _key_hash(key)
+            )
+        if row is None:
+            raise AreaNotFound(f"{kind.value} {area_id} not found")
+        found, text, data, content_type, filename = row
+        if not found:
+            raise KeyNotFound(f"key {key!r} not found")
+        if text is not None:
+            return bytes(text).decode()
+        return Binary(bytes(data), content_type, filename)
+
+    async def delete_keys(
+        self, area_id: str, keys: list[str] | None, *, kind: AreaKind, owner: str | None
+    ) -> None:
+        async with self.store.transaction() as conn:
+            # The touch comes first: it checks visibility and locks the area row.
+            if await conn.fetchrow(sql.TOUCH, *self._where(area_id, kind, owner), None) is None:
+                raise AreaNotFound(f"{kind.value} {area_id} not found")
+            if keys is None:
+                await conn.execute(sql.CLEAR_VALUES, kind.value, area_id)
+            else:
+                await conn.execute(
+                    sql.DELETE_VALUES, kind.value, area_id, [_key_hash(key) for key in keys]
+                )
+
+    async def delete(self, area_id: str, *, kind: AreaKind, owner: str | None) -> None:
+        async with self.store.connection() as conn:
+            row = await conn.fetchrow(sql.DELETE_AREA, *self._where(area_id, kind, owner))
+        if row is None:
+            raise AreaNotFound(f"{kind.value} {area_id} not found")
+
+
+class PostgresReservationStore:
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+
+    async def reserve(self, reservation: Reservation) -> bool:
+        r = reservation
+        now = self.store.clock.now()
+        async with self.store.connection() as conn:
+            row = await conn.fetchrow(
+                sql.RESERVE, r.number, r.code or "", r.service_id, r.created_at, r.expires_at, now
+            )
+        return row is not None
+
+    async def take(self, number: str, code: str | None) -> Reservation | None:
+        now = self.store.clock.now()
+        async with self.store.connection() as conn:
+            if code is None:
+                row = await conn.fetchrow(sql.TAKE_NEWEST, number, now)
+            else:
+                row = await conn.fetchrow(sql.TAKE_CODE, number, code, now)
+        return None if row is None else _reservation(row)
+
+    async def release_service(self, service_id: str) -> None:
+        async with self.store.connection() as conn:
+            await conn.execute("DELETE FROM reservations WHERE service_id = $1", service_id)
+
+
+class PostgresFlagStore:
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+
+    async def get(self, name: str) -> str | None:
+        async with self.store.connection() as conn:
+            value: str | None = await conn.fetchval(sql.GET_FLAG, name)
+        return value
+
+    async def set(self, name: str, value: str) -> None:
+        async with self.store.connection() as conn:
+            await conn.execute(sql.SET_FLAG, name, value)
