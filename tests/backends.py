@@ -17,13 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cxgate.backends.url import open_store
+from cxgate.backends.url import open_journey_store, open_store
 
 PG_URL = os.environ.get("CXGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CXGATE_TEST_REDIS", "redis://127.0.0.1:6379/13")
 ALL_BACKENDS = ("sqlite", "postgres", "redis")
 REQUIRED = {b for b in os.environ.get("CXGATE_REQUIRE_BACKENDS", "").split(",") if b}
 SKIPPED: dict[str, str] = {}
+# Redis tests share one db, so each test's keys carry a prefix of its own (no FLUSHDB): test
+# runs and tests never see each other's data.
+REDIS_PREFIX = "cxt" + uuid.uuid4().hex[:8]
 
 
 class FakeClock:
@@ -71,7 +74,7 @@ class Harness:
 async def _shorten_redis_ttls(store: Any, seconds: float) -> None:
     client = store.client
     delta_ms = int(seconds * 1000)
-    async for key in client.scan_iter(match="*", count=1000):
+    async for key in client.scan_iter(match=store.prefix + ":*", count=1000):
         remaining = await client.pttl(key)
         if remaining < 0:
             continue
@@ -98,16 +101,21 @@ async def fresh_url(backend: str, tmp_path: Path) -> tuple[str, dict[str, Any]]:
             await conn.close()
         return f"{PG_URL}?schema={schema}", {"schema": schema}
     if backend == "redis":
-        import redis.asyncio as aioredis
-
-        client = aioredis.from_url(REDIS_URL)
-        await client.flushdb()
-        await client.aclose()
-        return REDIS_URL, {}
+        prefix = f"{REDIS_PREFIX}{uuid.uuid4().hex[:8]}"
+        return f"{REDIS_URL}?prefix={prefix}", {"prefix": prefix}
     raise ValueError(backend)
 
 
 async def drop_url(backend: str, extra: dict[str, Any]) -> None:
+    if backend == "redis":
+        import redis.asyncio as aioredis
+
+        client = aioredis.from_url(REDIS_URL)
+        try:
+            async for key in client.scan_iter(match=extra["prefix"] + ":*", count=1000):
+                await client.delete(key)
+        finally:
+            await client.aclose()
     if backend == "postgres":
         import asyncpg
 
@@ -123,6 +131,25 @@ async def harness(backend: str, tmp_path: Path) -> AsyncIterator[Harness]:
     url, extra = await fresh_url(backend, tmp_path)
     clock = FakeClock()
     store = open_store(url, clock=clock)
+    await store.open()
+    try:
+        yield Harness(backend, url, store, clock, extra)
+    finally:
+        await store.close()
+        await drop_url(backend, extra)
+
+
+# --- Context Services: the journey store lives on the SQL backends only ---
+
+JOURNEY_BACKENDS = ("sqlite", "postgres")
+
+
+@asynccontextmanager
+async def journey_harness(backend: str, tmp_path: Path) -> AsyncIterator[Harness]:
+    """A fresh, opened journey store of this backend; `.store` is the JourneyStore."""
+    url, extra = await fresh_url(backend, tmp_path)
+    clock = FakeClock()
+    store = open_journey_store(url, clock=clock)
     await store.open()
     try:
         yield Harness(backend, url, store, clock, extra)

@@ -6,7 +6,16 @@ from typing import Any
 
 import pytest
 
-from tests.backends import ALL_BACKENDS, REQUIRED, SKIPPED, Harness, harness, unavailable_reason
+from tests.backends import (
+    ALL_BACKENDS,
+    JOURNEY_BACKENDS,
+    REQUIRED,
+    SKIPPED,
+    Harness,
+    harness,
+    journey_harness,
+    unavailable_reason,
+)
 
 
 def backend_param(backend: str) -> Any:
@@ -27,6 +36,16 @@ BACKEND_PARAMS = [backend_param(b) for b in ALL_BACKENDS]
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
     """A fresh store of each backend in turn, with a clock the test can move."""
     async with harness(request.param, tmp_path) as h:
+        yield h
+
+
+JOURNEY_PARAMS = [backend_param(b) for b in JOURNEY_BACKENDS]
+
+
+@pytest.fixture(params=JOURNEY_PARAMS)
+async def journey_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
+    """A fresh journey store (Context Services) of each SQL backend in turn."""
+    async with journey_harness(request.param, tmp_path) as h:
         yield h
 
 

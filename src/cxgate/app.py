@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from types import FrameType
 
 import httpx
 import structlog
@@ -20,15 +23,26 @@ from cxgate.auth.identity import Authenticator
 from cxgate.auth.middleware import AuthMiddleware
 from cxgate.auth.ratelimit import CounterStorage, RateLimitMiddleware
 from cxgate.backends.base import Store
-from cxgate.backends.url import open_store
+from cxgate.backends.bus import open_bus
+from cxgate.backends.url import journey_store_url, open_journey_store, open_store
 from cxgate.clock import Clock, SystemClock
 from cxgate.config import Settings
 from cxgate.errors import CxgateError, StoreUnavailable
 from cxgate.gms.context import GmsContext
 from cxgate.gms.values import ValueLimits
-from cxgate.http import gms, node, storage
+from cxgate.http import cs, gms, node, storage
+from cxgate.http import metrics as metrics_http
+from cxgate.http import status as status_http
 from cxgate.http.errors import family_of, handle_domain_error, handle_unexpected, render
+from cxgate.http.metrics import Metrics, MetricsMiddleware
 from cxgate.http.middleware import RequestIdMiddleware
+from cxgate.journey.context import JourneyContext
+from cxgate.journey.upkeep import open_until_ready, sweep_forever
+from cxgate.status.guard import StoreGuard
+from cxgate.status.maintenance import Maintenance
+from cxgate.status.monitor import SERVICES_CHANNEL, Monitor
+from cxgate.status.notifications import Notifier
+from cxgate.status.probes import deployment_checks
 
 log = structlog.get_logger("cxgate")
 
@@ -64,6 +78,45 @@ async def _open_until_ready(store: Store) -> None:
             return
 
 
+_SignalHandler = Callable[[int, FrameType | None], object]
+
+
+def _on_stop_signal(callback: Callable[[], None]) -> Callable[[], None]:
+    """Run `callback` on the running loop as soon as SIGTERM (or SIGINT) arrives.
+
+    On SIGTERM uvicorn first waits, up to --grace-period, for the requests in flight, and only then
+    runs the lifespan shutdown. CometD connects are held for up to 30 s: without this hook they
+    would use up the whole grace period and then be cut with a 500, instead of being told at once
+    to handshake again. The server's own handler still runs after `callback` is scheduled. Only
+    a handler a server installed is wrapped (not the default actions). Returns the undo.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    wrapped: list[tuple[signal.Signals, _SignalHandler, _SignalHandler]] = []
+
+    def chain(previous: _SignalHandler) -> _SignalHandler:
+        def handler(received: int, frame: FrameType | None) -> None:
+            loop.call_soon_threadsafe(callback)
+            previous(received, frame)
+
+        return handler
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+        if callable(previous) and previous is not signal.default_int_handler:
+            handler = chain(previous)
+            signal.signal(signum, handler)
+            wrapped.append((signum, previous, handler))
+
+    def undo() -> None:
+        for signum, previous, handler in wrapped:
+            if signal.getsignal(signum) is handler:
+                signal.signal(signum, previous)
+
+    return undo
+
+
 async def _sweep_forever(store: Store, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
@@ -97,7 +150,7 @@ def _middleware(
                     "groupid",
                     "x-request-id",
                 ],
-                expose_headers=["x-request-id", "location"],
+                expose_headers=["x-request-id", "location", "x-next-offset"],
                 max_age=600,
             )
         )
@@ -118,6 +171,35 @@ def create_app(
     config = settings.config
     store: Store = open_store(settings.store, clock=clock)
     counters = CounterStorage(settings.store, settings.bus)
+    journey = JourneyContext(
+        store=open_journey_store(
+            journey_store_url(settings.store, settings.journey_store), clock=clock
+        ),
+        clock=clock,
+        config=config.cs,
+        max_key_length=config.server.max_key_length,
+    )
+    # Status and notifications: the monitor probes the backing services and announces changes
+    # through the notifier (CometD here, the bus to the other nodes).
+    notifier = Notifier(bus=open_bus(settings.bus), options=config.cometd)
+    metrics = Metrics()
+    monitor = Monitor(
+        checks=deployment_checks(
+            store=store,
+            bus=notifier.bus,
+            voice=config.voice,
+            observe_store_latency=metrics.store_latency.observe,
+            render_metrics=metrics.render,
+        ),
+        interval=config.status.interval,
+        timeout=config.status.timeout,
+        publish=notifier.publish,
+    )
+    metrics.watch(services=monitor.registry, cometd=notifier.cometd)
+    notifier.on(SERVICES_CHANNEL, monitor.adopt)
+    middleware = _middleware(settings, counters, access_log=access_log)
+    middleware.insert(1, Middleware(MetricsMiddleware, metrics=metrics))  # after the request id
+    middleware.append(Middleware(StoreGuard, monitor=monitor))  # after auth: 401 before 503
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -131,6 +213,12 @@ def create_app(
             tasks.append(asyncio.create_task(_open_until_ready(store)))
         if store.needs_sweeper:
             tasks.append(asyncio.create_task(_sweep_forever(store, config.server.sweep_interval)))
+        try:
+            await journey.store.open()
+        except StoreUnavailable as exc:
+            log.error("journey store not reachable at startup; retrying", detail=exc.message)
+            tasks.append(asyncio.create_task(open_until_ready(journey.store)))
+        tasks.append(asyncio.create_task(sweep_forever(journey, config.server.sweep_interval)))
         async with httpx.AsyncClient() as http:
             app.state.gms = GmsContext(
                 store=store,
@@ -143,20 +231,40 @@ def create_app(
                     config.server.max_value_size,
                 ),
             )
+            # Held CometD connects hear "handshake again" at SIGTERM, not after the grace period.
+            undo_signal_hook = _on_stop_signal(notifier.cometd.bayeux.shutdown)
             try:
+                await notifier.start()
+                await monitor.start()
                 yield
             finally:
+                undo_signal_hook()
+                await monitor.stop()
+                await notifier.stop()
                 for task in tasks:
                     task.cancel()
                 for task in tasks:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 await store.close()
+                await journey.store.close()
                 await counters.aclose()
 
+    from cxgate.console.routes import routes as console_routes  # the page at /console/
+
     app = Starlette(
-        routes=[*node.routes, *gms.routes, *storage.routes],
-        middleware=_middleware(settings, counters, access_log=access_log),
+        routes=[
+            *console_routes,
+            *node.routes,
+            *gms.routes,
+            *storage.routes,
+            *cs.routes,
+            *status_http.routes,
+            *metrics_http.routes,
+            *notifier.cometd.routes("/api/v2/notifications"),
+            *notifier.cometd.routes("/genesys/cometd"),
+        ],
+        middleware=middleware,
         exception_handlers={
             CxgateError: handle_domain_error,
             HTTPException: _http_error,
@@ -166,6 +274,12 @@ def create_app(
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.journey = journey
+    app.state.metrics = metrics
+    app.state.monitor = monitor
+    app.state.maintenance = Maintenance(flags=store.flags, monitor=monitor)
+    app.state.notifier = notifier
+    app.state.cometd = notifier.cometd
     app.state.max_body = config.server.max_body_size
     app.state.body_timeout = config.server.body_timeout
     app.state.max_json_depth = config.server.max_json_depth

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from cxgate import logs
-from cxgate.backends.url import parse_url
+from cxgate.backends.bus import parse_bus_url
+from cxgate.backends.url import journey_store_url, parse_url
 from cxgate.config import DEFAULT_STORE, FileConfig, Settings, load_config
 from cxgate.errors import ConfigError
 
@@ -43,6 +45,16 @@ def check_bind(host: str, config: FileConfig, *, insecure: bool) -> None:
     log.warning("INSECURE: serving a non-loopback address with authentication off", host=host)
 
 
+def _exit_zero_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM means "stop": exit 0, however far the start got.
+
+    uvicorn handles SIGTERM itself while it serves; once the graceful shutdown is over it sends the
+    signal again to the handler that was installed before it. With the default action, that second
+    delivery would kill the process with status -15 although the shutdown went well.
+    """
+    raise SystemExit(0)
+
+
 def settings_from_env() -> Settings:
     """Settings as `serve` exported them, for each worker process uvicorn starts."""
     config_path = os.environ.get("CXGATE_CONFIG") or None
@@ -51,6 +63,7 @@ def settings_from_env() -> Settings:
         host=os.environ.get("CXGATE_HOST", "127.0.0.1"),
         port=int(os.environ.get("CXGATE_PORT", "8080")),
         store=os.environ.get("CXGATE_STORE", DEFAULT_STORE),
+        journey_store=os.environ.get("CXGATE_JOURNEY_STORE") or None,
         bus=os.environ.get("CXGATE_BUS", "memory://"),
         workers=int(os.environ.get("CXGATE_WORKERS", "1")),
         config_path=path,
@@ -82,6 +95,12 @@ def main() -> None:
     default=DEFAULT_STORE,
     show_default=True,
     help="sqlite:///file.db, postgresql://user@host:port/db or redis://host:port/db",
+)
+@click.option(
+    "--journey-store",
+    envvar="CXGATE_JOURNEY_STORE",
+    default=None,
+    help="Context Services' SQL store (default: --store when SQL, else sqlite:///var/cxgate.db)",
 )
 @click.option(
     "--bus",
@@ -162,6 +181,7 @@ def serve(
     host: str,
     port: int,
     store: str,
+    journey_store: str | None,
     bus: str,
     config_path: Path | None,
     workers: int,
@@ -179,6 +199,8 @@ def serve(
     try:
         config = load_config(config_path)  # validate once, up front: a bad key stops us here
         parse_url(store)
+        journey_store_url(store, journey_store)
+        parse_bus_url(bus)
         check_bind(host, config, insecure=insecure)
         if bool(tls_cert) != bool(tls_key):
             raise ConfigError("--tls-cert and --tls-key go together: give both or neither")
@@ -190,6 +212,7 @@ def serve(
             "CXGATE_HOST": host,
             "CXGATE_PORT": str(port),
             "CXGATE_STORE": store,
+            "CXGATE_JOURNEY_STORE": journey_store or "",
             "CXGATE_BUS": bus,
             "CXGATE_CONFIG": str(config_path or ""),
             "CXGATE_WORKERS": str(workers),
@@ -197,6 +220,7 @@ def serve(
             "CXGATE_ACCESS_LOG": "1" if access_log else "0",
         }
     )
+    signal.signal(signal.SIGTERM, _exit_zero_on_sigterm)
     uvicorn.run(
         "cxgate.cli:app_factory",
         factory=True,

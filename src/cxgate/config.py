@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from cxgate.errors import ConfigError
+from cxgate.errors import BadRequest, ConfigError
+from cxgate.journey.times import parse_duration
 
 DEFAULT_STORE = "sqlite:///var/cxgate.db"
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
@@ -114,15 +115,50 @@ class UserSection(_Strict):
 
 
 class CsSection(_Strict):
-    expiration: str = "2w"
+    expiration: str | int = "2w"  # how long a service lives without ttl/expiration_time
+    auto_complete_after: str | int | None = None  # end services idle this long (default: never)
     tenants: tuple[str, ...] | None = None
     export_dir: str = "var/export"
     export_file_size: Annotated[int, Field(gt=0)] = 1000
+
+    @field_validator("expiration", "auto_complete_after")
+    @classmethod
+    def _is_duration(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            try:
+                parse_duration(value, field="duration")
+            except BadRequest as exc:
+                raise ValueError("must be seconds or a duration: 30s, 10m, 2h, 3d, 2w") from exc
+        return value
 
 
 class VoiceSection(_Strict):
     uri: str
     backup_uri: str | None = None
+
+    @field_validator("uri", "backup_uri")
+    @classmethod
+    def _is_sip_uri(cls, value: str | None) -> str | None:
+        from cxgate.status.sip import parse_sip_uri
+
+        if value is not None:
+            parse_sip_uri(value)  # its ValueError names the problem
+        return value
+
+
+class StatusSection(_Strict):
+    interval: Annotated[float, Field(gt=0)] = 5.0  # seconds between two rounds of probes
+    timeout: Annotated[float, Field(gt=0)] = 2.0  # seconds before a silent probe means Inactive
+
+
+class CometdSection(_Strict):
+    """`[cometd]`: the Bayeux advice given to clients and the server's limits."""
+
+    timeout_ms: Annotated[int, Field(ge=0)] = 30000  # how long a /meta/connect is held
+    interval_ms: Annotated[int, Field(ge=0)] = 0  # pause clients make between two connects
+    max_interval_ms: Annotated[int, Field(gt=0)] = 60000  # silence after which a session ends
+    max_message_bytes: Annotated[int, Field(gt=0)] = 65536
+    max_queue: Annotated[int, Field(gt=0)] = 1000  # messages held per session between connects
 
 
 class FileConfig(_Strict):
@@ -132,6 +168,8 @@ class FileConfig(_Strict):
     users: dict[str, UserSection] = {}
     cs: CsSection = CsSection()
     voice: dict[str, VoiceSection] = {}
+    status: StatusSection = StatusSection()
+    cometd: CometdSection = CometdSection()
 
     @model_validator(mode="after")
     def _passwords_are_hashed(self) -> FileConfig:
@@ -212,4 +250,5 @@ class Settings:
     bus: str = "memory://"
     workers: int = 1
     config_path: Path | None = None
+    journey_store: str | None = None  # Context Services' SQL store; None: see journey_store_url
     config: FileConfig = field(default_factory=FileConfig)

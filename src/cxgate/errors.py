@@ -27,6 +27,10 @@ class BodyTimeout(BadRequest):
     """The request body did not arrive in time (a slow or stalled client)."""
 
 
+class AlreadyEnded(BadRequest):
+    """A Context Services service, state or task was asked to end a second time."""
+
+
 class NotFound(CxgateError):
     """The addressed resource does not exist (or is not visible to this caller)."""
 

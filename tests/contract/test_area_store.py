@@ -236,3 +236,14 @@ async def test_sweep_removes_expired_and_keeps_live(backend: Harness) -> None:
     removed = await backend.store.sweep()
     assert removed >= (1 if backend.store.needs_sweeper else 0)
     assert await areas.read_strings("new", kind=STORAGE, owner=None) == {"a": "1"}
+
+
+async def test_custom_id_over_an_anonymous_area_is_conflict(backend: Harness) -> None:
+    areas = backend.store.areas
+    area_id = new_id()
+    await areas.create(area_id, kind=STORAGE, label="", owner=None, ttl=60, values={"a": "1"})
+    with pytest.raises(Conflict):
+        await areas.write(
+            area_id, kind=STORAGE, owner="alice", values={"b": "2"}, ttl=60, create=True
+        )
+    assert await areas.read_strings(area_id, kind=STORAGE, owner=None) == {"a": "1"}

@@ -302,9 +302,11 @@ async def _fill_and_check_redis_ttls(backend: Harness) -> None:
     await res.reserve(held(backend, "800", "9", "s1", ttl=20))
     await backend.advance(5)
     await areas.delete_keys("r", ["t"], kind=STORAGE, owner="ann")
-    client = backend.store.client
-    ttls = {key.decode(): await client.pttl(key) async for key in client.scan_iter(match="*")}
+    client, prefix = backend.store.client, backend.store.prefix
+    ttls = {
+        key.decode(): await client.pttl(key) async for key in client.scan_iter(match=f"{prefix}:*")
+    }
     assert len(ttls) == 7  # meta, str, bin; two reservations, the number's and the service's set
     assert all(0 < ttl <= 30_000 for ttl in ttls.values()), ttls
-    area_ttls = [ttl for key, ttl in ttls.items() if key.startswith("cx:storage:r:")]
+    area_ttls = [ttl for key, ttl in ttls.items() if key.startswith(f"{prefix}:storage:r:")]
     assert min(area_ttls) > 29_000  # delete_keys restarted the TTL of every key of the area

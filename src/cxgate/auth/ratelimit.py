@@ -17,6 +17,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from cxgate.backends.url import parse_url
 from cxgate.http.errors import family_of, render
 
 log = structlog.get_logger("cxgate.ratelimit")
@@ -32,12 +33,14 @@ class CounterStorage:
         self.storage: Storage = MemoryStorage()
         for url in (store_url, bus_url):
             if url.startswith("redis://"):
+                parsed = parse_url(url)
+                plain = url.split("?", 1)[0]
                 # Our own pool, so that shutdown can close it (limits offers no close()).
-                self._pool = redis.ConnectionPool.from_url(url)
+                self._pool = redis.ConnectionPool.from_url(plain)
                 self.storage = RedisStorage(
-                    "async+" + url,
+                    "async+" + plain,
                     implementation="redispy",
-                    key_prefix="cxgate-limits",
+                    key_prefix=parsed.options.get("prefix", "cx") + ":limits",
                     connection_pool=self._pool,  # type: ignore[arg-type]
                 )
                 break

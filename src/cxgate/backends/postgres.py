@@ -172,14 +172,40 @@ class PostgresStore:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[PoolConnectionProxy]:
-        """A pooled connection; driver errors leave as `StoreUnavailable`, cxgate's own as is."""
+        """A pooled connection for one store call, which `timeout` bounds as a whole.
+
+        asyncpg bounds each step on its own (the acquire, each query, the rollback after a
+        failure, the reset on release), so a server that stops answering would hold one call for
+        several timeouts. At the deadline the connection is terminated instead: whatever awaits
+        it fails at once and the pool opens a fresh one later. Driver errors leave as
+        `StoreUnavailable`, cxgate's own as they are.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        expired = False
         try:
             async with self.pool.acquire(timeout=self.timeout) as conn:
-                yield conn
+
+                def expire() -> None:
+                    nonlocal expired
+                    expired = True
+                    conn.terminate()
+
+                killer = loop.call_at(deadline, expire)
+                try:
+                    yield conn
+                except (asyncio.CancelledError, TimeoutError):
+                    conn.terminate()  # a query abandoned mid-flight: do not wait for its cancel
+                    raise
+                finally:
+                    killer.cancel()
         except _DRIVER_ERRORS as exc:
-            raise StoreUnavailable(
-                f"the PostgreSQL store at {self.url.redacted()} failed: {exc}"
-            ) from exc
+            where = self.url.redacted()
+            if expired:
+                raise StoreUnavailable(
+                    f"the PostgreSQL store at {where} did not answer within {self.timeout:g} s"
+                ) from exc
+            raise StoreUnavailable(f"the PostgreSQL store at {where} failed: {exc}") from exc
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PoolConnectionProxy]:
@@ -268,7 +294,8 @@ class PostgresAreaStore:
                 new = AreaInfo(area_id, kind, "", owner, new_ttl, now + new_ttl)
                 info = await self._claim(conn, new, now)
             if info is None:
-                row = await conn.fetchrow(sql.TOUCH, kind.value, area_id, now, owner, ttl)
+                touch = sql.TOUCH_OWNED if create else sql.TOUCH
+                row = await conn.fetchrow(touch, kind.value, area_id, now, owner, ttl)
                 if row is None:
                     # With create=True the claim found a live area, so the caller cannot see it.
                     if create:

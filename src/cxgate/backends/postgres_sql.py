@@ -27,6 +27,8 @@ TOUCH = f"""
         expires_at = $3::double precision + COALESCE($5::integer, a.ttl)
     WHERE {VISIBLE}
     RETURNING {COLUMNS}"""
+# A custom id is claimed by its owner only: an anonymous or foreign area under it is not theirs.
+TOUCH_OWNED = TOUCH.replace("(a.owner IS NULL OR a.owner = $4::text)", "a.owner = $4::text")
 INFO = f"SELECT {COLUMNS} FROM areas AS a WHERE {VISIBLE}"
 # The area check and its keys in one statement, hence one snapshot: they cannot disagree.
 READ_STRINGS = f"""

@@ -10,6 +10,7 @@ name). Expiry is Redis's own; the injected clock only dates what cxgate reports 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Awaitable, Callable, Mapping
@@ -30,7 +31,7 @@ from cxgate.errors import AreaNotFound, ConfigError, Conflict, KeyNotFound, Stor
 
 # redis.exceptions.TimeoutError is a RedisError; asyncio.TimeoutError is TimeoutError.
 _DRIVER_ERRORS = (RedisError, OSError, TimeoutError)
-_OWN_OPTIONS = frozenset({"timeout", "pool_max"})
+_OWN_OPTIONS = frozenset({"timeout", "pool_max", "prefix"})
 _T = TypeVar("_T")
 
 
@@ -75,6 +76,10 @@ class RedisStore:
         self.clock = clock
         self.timeout = _option(url, "timeout", "5", float)
         self.pool_max = _option(url, "pool_max", "50", int)
+        # Every key starts with `{prefix}:`, so that deployments (or test runs) can share a db.
+        self.prefix = url.options.get("prefix", "cx")
+        if not self.prefix:
+            raise ConfigError(f"store URL {url.redacted()}: prefix must not be empty")
         if self.pool_max < 1:
             raise ConfigError(f"store URL {url.redacted()}: pool_max must be at least 1")
         if url.path and not url.path.isdigit():
@@ -137,9 +142,16 @@ class RedisStore:
         return await self.guard(script(keys=keys, args=args))
 
     async def guard(self, pending: Awaitable[Any]) -> Any:
-        """Await a command; driver errors leave as `StoreUnavailable`."""
+        """Await a command, `timeout` at most as a whole (the pool wait, the connect and the
+        reply are each bounded by it too, and could add up); driver errors and the deadline leave
+        as `StoreUnavailable`. redis-py drops a connection whose command was cancelled."""
         try:
-            return await pending
+            async with asyncio.timeout(self.timeout):
+                return await pending
+        except TimeoutError as exc:
+            raise StoreUnavailable(
+                f"the Redis store at {self.url.redacted()} did not answer within {self.timeout:g} s"
+            ) from exc
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(
                 f"the Redis store at {self.url.redacted()} failed: {exc}"
@@ -150,9 +162,8 @@ class RedisAreaStore:
     def __init__(self, store: RedisStore) -> None:
         self.store = store
 
-    @staticmethod
-    def _keys(area_id: str, kind: AreaKind) -> list[str]:
-        base = f"cx:{kind.value}:{area_id}"
+    def _keys(self, area_id: str, kind: AreaKind) -> list[str]:
+        base = f"{self.store.prefix}:{kind.value}:{area_id}"
         return [f"{base}:meta", f"{base}:str", f"{base}:bin"]
 
     @staticmethod
@@ -256,9 +267,9 @@ class RedisAreaStore:
         self._fail(reply, kind, area_id)
 
 
-def _reservation_prefix(number: str) -> str:
+def _reservation_prefix(prefix: str, number: str) -> str:
     # The byte length keeps (number, code) pairs apart even when either contains a colon.
-    return f"cx:res:{len(number.encode())}:{number}:"
+    return f"{prefix}:res:{len(number.encode())}:{number}:"
 
 
 class RedisReservationStore:
@@ -273,32 +284,35 @@ class RedisReservationStore:
         record = json.dumps(
             [r.number, code, r.service_id, r.created_at, r.expires_at], ensure_ascii=False
         )
-        keys = [_reservation_prefix(r.number) + code, f"cx:res-n:{r.number}"]
-        keys.append(f"cx:res-s:{r.service_id}")
+        p = self.store.prefix
+        keys = [_reservation_prefix(p, r.number) + code, f"{p}:res-n:{r.number}"]
+        keys.append(f"{p}:res-s:{r.service_id}")
         done = await self.store.run("reserve", keys, [record, ms, code, repr(r.created_at)])
         return bool(done)
 
     async def take(self, number: str, code: str | None) -> Reservation | None:
-        args = [_reservation_prefix(number), "0" if code is None else "1", code or ""]
-        raw = await self.store.run("take", [f"cx:res-n:{number}"], args)
+        p = self.store.prefix
+        args = [_reservation_prefix(p, number), "0" if code is None else "1", code or "", p]
+        raw = await self.store.run("take", [f"{p}:res-n:{number}"], args)
         if raw is None:
             return None
         number, code, service_id, created_at, expires_at = json.loads(raw)
         return Reservation(number, code or None, service_id, created_at, expires_at)
 
     async def release_service(self, service_id: str) -> None:
-        await self.store.run("release", [f"cx:res-s:{service_id}"], [service_id])
+        p = self.store.prefix
+        await self.store.run("release", [f"{p}:res-s:{service_id}"], [service_id, p])
 
 
 class RedisFlagStore:
-    """Flags are plain strings under `cx:flag:{name}`, without expiry."""
+    """Flags are plain strings under `{prefix}:flag:{name}`, without expiry."""
 
     def __init__(self, store: RedisStore) -> None:
         self.store = store
 
     async def get(self, name: str) -> str | None:
-        raw = await self.store.guard(self.store.client.get(f"cx:flag:{name}"))
+        raw = await self.store.guard(self.store.client.get(f"{self.store.prefix}:flag:{name}"))
         return None if raw is None else bytes(raw).decode()
 
     async def set(self, name: str, value: str) -> None:
-        await self.store.guard(self.store.client.set(f"cx:flag:{name}", value))
+        await self.store.guard(self.store.client.set(f"{self.store.prefix}:flag:{name}", value))

@@ -37,6 +37,8 @@ _WRITE_LUA = """
 local mode, now = ARGV[1], ARGV[2]
 local m, visible = load_area(ARGV[3], ARGV[4])
 if m and mode == 'create' then return {CONFLICT} end
+-- a custom id is claimed by its owner only: an anonymous area under that id is not theirs
+if m and mode == 'claim' and m[4] ~= ARGV[4] then return {CONFLICT} end
 if m and not visible then
   if mode == 'claim' then return {CONFLICT} end
   return {NO_AREA}
@@ -120,7 +122,8 @@ for i = 2, 3 do
 end
 return 1
 """
-# KEYS: number set. ARGV: reservation key prefix of the number, by_code ('1'|'0'), code.
+# KEYS: number set. ARGV: reservation key prefix of the number, by_code ('1'|'0'), code,
+# the store's key prefix.
 # Members whose reservation expired are dropped on the way.
 _TAKE_LUA = """
 local function grab(code)
@@ -129,7 +132,7 @@ local function grab(code)
   redis.call('ZREM', KEYS[1], code)
   if not v then return false end
   redis.call('DEL', key)
-  redis.call('SREM', 'cx:res-s:' .. cjson.decode(v)[3], key)
+  redis.call('SREM', ARGV[4] .. ':res-s:' .. cjson.decode(v)[3], key)
   return v
 end
 if ARGV[2] == '1' then return grab(ARGV[3]) end
@@ -139,8 +142,8 @@ for _, code in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
 end
 return false
 """
-# KEYS: service set. ARGV: service id. A listed key may since have expired and been reserved by
-# another service: only keys still held by this one go.
+# KEYS: service set. ARGV: service id, the store's key prefix. A listed key may since have
+# expired and been reserved by another service: only keys still held by this one go.
 _RELEASE_LUA = """
 for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local v = redis.call('GET', key)
@@ -148,7 +151,7 @@ for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     local r = cjson.decode(v)
     if r[3] == ARGV[1] then
       redis.call('DEL', key)
-      redis.call('ZREM', 'cx:res-n:' .. r[1], r[2])
+      redis.call('ZREM', ARGV[2] .. ':res-n:' .. r[1], r[2])
     end
   end
 end

@@ -194,7 +194,11 @@ class SqliteAreaStore:
             info = self._live(cur, area_id, kind)
             if info is None and create:
                 info = self._insert(cur, area_id, kind, "", owner, ttl or 30)
-            elif info is None or not _visible(info.owner, owner):
+            elif (
+                info is None or not _visible(info.owner, owner) or (create and info.owner != owner)
+            ):
+                # A custom id is claimed by its owner only, never by writing over an area that
+                # is anonymous or someone else's.
                 if info is not None and create:
                     raise Conflict(f"{kind.value} {area_id} belongs to another gms_user")
                 raise AreaNotFound(f"{kind.value} {area_id} not found")

@@ -81,3 +81,40 @@ def open_store(raw: str, *, clock: Clock) -> Any:
     """The Store for a URL (not yet opened)."""
     url = parse_url(raw)
     return load_class(STORES, url)(url, clock=clock)
+
+
+# Context Services needs SQL (filtered, ordered queries; transactions over several rows): only
+# these schemes can hold the journey.
+JOURNEY_STORES: dict[str, tuple[str, str | None]] = {
+    "sqlite": ("cxgate.backends.sqlite_journey:SqliteJourneyStore", None),
+    "postgresql": ("cxgate.backends.postgres_journey:PostgresJourneyStore", "postgres"),
+    "postgres": ("cxgate.backends.postgres_journey:PostgresJourneyStore", "postgres"),
+}
+DEFAULT_JOURNEY_STORE = "sqlite:///var/cxgate.db"
+
+
+def journey_store_url(store: str, journey_store: str | None) -> str:
+    """Where Context Services keeps the journey: `--journey-store` when given, else the main
+    store when it is SQL, else (a Redis store) the embedded SQLite file."""
+    if journey_store:
+        url = parse_url(journey_store)
+        if url.scheme not in JOURNEY_STORES:
+            raise ConfigError(
+                f"--journey-store {url.redacted()}: Context Services needs an SQL store; "
+                "use sqlite:///var/cxgate.db or postgresql://user@host:5432/db"
+            )
+        return journey_store
+    if parse_url(store).scheme in JOURNEY_STORES:
+        return store
+    return DEFAULT_JOURNEY_STORE
+
+
+def open_journey_store(raw: str, *, clock: Clock) -> Any:
+    """The JourneyStore for an SQL URL (not yet opened); `ConfigError` for any other."""
+    url = parse_url(raw)
+    if url.scheme not in JOURNEY_STORES:
+        raise ConfigError(
+            f"journey store {url.redacted()}: Context Services needs an SQL store; "
+            "set --journey-store / CXGATE_JOURNEY_STORE to sqlite:///... or postgresql://..."
+        )
+    return load_class(JOURNEY_STORES, url)(url, clock=clock)

@@ -10,7 +10,7 @@ from cxgate.config import ServiceSection
 from cxgate.errors import NotFound
 from cxgate.gms.builtins import BUILTINS, HttpStrategy, ServiceLogic, StartCall
 from cxgate.gms.context import GmsContext
-from cxgate.gms.values import check_values, split_parameters
+from cxgate.gms.values import check_values, is_number, split_parameters
 
 SERVICE = AreaKind.SERVICE
 
@@ -39,7 +39,7 @@ def _effective_params(definition: ServiceSection, sent: dict[str, str]) -> dict[
 
 def _effective_ttl(definition: ServiceSection, params: dict[str, str]) -> int:
     sent = params.get("_ttl", "")
-    if "_ttl" in definition.overwritable_options and sent.isdigit() and int(sent) > 0:
+    if "_ttl" in definition.overwritable_options and is_number(sent) and int(sent) > 0:
         return int(sent)
     return definition.ttl
 

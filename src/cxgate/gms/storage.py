@@ -7,7 +7,7 @@ import uuid
 from cxgate.backends.base import AreaKind, Value
 from cxgate.errors import BadRequest
 from cxgate.gms.context import GmsContext
-from cxgate.gms.values import check_values
+from cxgate.gms.values import check_values, is_number
 
 STORAGE = AreaKind.STORAGE
 DEFAULT_TTL = 30
@@ -16,7 +16,7 @@ DEFAULT_TTL = 30
 def parse_ttl(raw: str) -> int:
     """Seconds > 0; anything else (0, negative, not a number) means 30, as GMS documents."""
     text = raw.strip()
-    if text.isdigit() and 0 < int(text) <= 10**9:
+    if is_number(text) and 0 < int(text) <= 10**9:
         return int(text)
     return DEFAULT_TTL
 

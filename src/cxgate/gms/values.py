@@ -32,17 +32,34 @@ def check_values(values: Mapping[str, Value], limits: ValueLimits) -> None:
             )
         if "\x00" in key:
             raise BadRequest(f"key {key!r} contains a NUL character")
+        if not _encodable(key):
+            raise BadRequest(f"key {key!r} is not valid Unicode text (a lone surrogate)")
         if isinstance(value, Binary):
             size = len(value.data)
         else:
             if "\x00" in value:
                 raise BadRequest(f"the value of key {key!r} contains a NUL character")
+            if not _encodable(value):
+                raise BadRequest(f"the value of key {key!r} is not valid Unicode text")
             size = len(value.encode("utf-8"))
         if size > limits.max_value_size:
             raise BadRequest(
                 f"the value of key {key[:40]!r} is {size} bytes (the limit is "
                 f"{limits.max_value_size})"
             )
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits only: `str.isdigit` also accepts "²", which `int()` then refuses."""
+    return text.isascii() and text.isdigit()
 
 
 def split_parameters(fields: Mapping[str, Value]) -> tuple[dict[str, str], dict[str, Value]]:

@@ -7,13 +7,13 @@ did it: nested values become their Java `toString()` text. A key sent twice keep
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from collections.abc import AsyncGenerator
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
-import orjson
 from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
@@ -31,7 +31,7 @@ async def read_limited(request: Request, limit: int, *, within: float | None = N
     The body must arrive `within` seconds (default: the app's `body_timeout`), so that a
     client trickling one byte a second cannot hold a connection and its memory forever (408)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
     timeout = within
     if timeout is None:
@@ -90,7 +90,8 @@ def parse_urlencoded(body: bytes) -> dict[str, Value]:
         return {}
     try:
         text = body.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True, errors="strict")
+        # Not strict: a bare `key` is an empty value, as a Java servlet reads it.
+        pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedBody(f"the urlencoded body could not be read: {exc}") from exc
     return dict(pairs)
@@ -138,13 +139,19 @@ def parse_json_object(body: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> dic
     if not body.strip():
         return {}
     try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        # The standard parser, not orjson: it keeps big integers whole (GMS's Jackson stored
+        # every digit) and reads 1e400 as Infinity, as Jackson did; NaN literals are refused.
+        document = json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
         raise MalformedJson(f"Could not read JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise BadRequest("the JSON body must be an object of keys and values")
     check_depth(document, max_depth)
     return {key: java_text(value) for key, value in document.items()}
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def java_text(value: Any) -> str:
@@ -178,6 +185,11 @@ def java_double(value: float) -> str:
     sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
     text = "".join(str(d) for d in digits)
     point = len(text) + int(exponent)  # position of the decimal point within `text`
+    if len(text) == 1:
+        # Java (JDK 19+) never shows one digit alone: it takes the two-digit decimal nearest to
+        # the exact binary value, which differs from padding with 0 for the smallest subnormals.
+        mantissa, _, exp = f"{Decimal(abs(value)):.1e}".partition("e")
+        text, point = mantissa.replace(".", "").rstrip("0"), int(exp) + 1
     if 1e-3 <= abs(value) < 1e7:
         if point <= 0:
             plain = "0." + "0" * -point + text

@@ -81,13 +81,36 @@ def render(family: Family, status: int, message: str, name: str, gws_code: int) 
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
+def domain_error_response(exc: errors.CxgateError, path: str) -> Response:
+    """The response for `exc` on `path`, for code outside the exception handlers (middleware)."""
+    family = family_of(path)
+    status, name, gws_code = lookup(exc, family)
+    return render(family, status, public_message(exc), name, gws_code)
+
+
+# Errors whose own message may name internals (a file path, a driver's words, a strategy URL from
+# the configuration): clients get a fixed sentence, the log gets the whole message.
+PUBLIC_MESSAGES: dict[type[Exception], str] = {
+    errors.StoreUnavailable: "the data store is not available right now; retry later",
+    errors.UpstreamTimeout: "the service's strategy endpoint did not answer in time",
+    errors.UpstreamError: "the service's strategy endpoint failed or is unreachable",
+}
+
+
+def public_message(exc: errors.CxgateError) -> str:
+    for cls in type(exc).__mro__:
+        if cls in PUBLIC_MESSAGES:
+            return PUBLIC_MESSAGES[cls]
+    return exc.message
+
+
 async def handle_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.CxgateError)
     family = family_of(request.url.path)
     status, name, gws_code = lookup(exc, family)
     if status >= 500:
         log.warning("request failed", status=status, error=type(exc).__name__, detail=exc.message)
-    return render(family, status, exc.message, name, gws_code)
+    return render(family, status, public_message(exc), name, gws_code)
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:

@@ -94,10 +94,10 @@ _BASE = "/genesys/1/storage"
 
 routes = [
     Route(_BASE + "/custom/{custom_id}/{ttl}", create_custom, methods=["POST"]),
-    Route(_BASE + "/binary/{id}/{key}", read_binary, methods=["GET"]),
+    Route(_BASE + "/binary/{id}/{key:path}", read_binary, methods=["GET"]),
     Route(_BASE + "/{id}/{ttl}", update, methods=["POST"]),
     Route(_BASE + "/{ttl}", create, methods=["POST"]),
-    Route(_BASE + "/{id}/{key}", read_key, methods=["GET"]),
+    Route(_BASE + "/{id}/{key:path}", read_key, methods=["GET"]),
     Route(_BASE + "/{id}", read_all, methods=["GET"]),
     Route(_BASE + "/{id}", delete, methods=["DELETE"]),
 ]

@@ -14,6 +14,7 @@ from cxgate.backends.base import Reservation
 from cxgate.clock import iso_utc
 from cxgate.errors import BadRequest, PoolExhausted
 from cxgate.gms.context import GmsContext
+from cxgate.gms.values import is_number
 
 DEFAULT_GROUP = "DNIS"
 DEFAULT_CODE_LENGTH = 6
@@ -33,7 +34,7 @@ def parse_access_request(params: dict[str, str]) -> AccessRequest:
     if provide not in ("true", "false"):
         raise BadRequest("_provide_code must be true or false")
     raw_length = params.get("_access_code_length", str(DEFAULT_CODE_LENGTH)).strip()
-    if not raw_length.isdigit() or not 1 <= int(raw_length) <= MAX_CODE_LENGTH:
+    if not is_number(raw_length) or not 1 <= int(raw_length) <= MAX_CODE_LENGTH:
         raise BadRequest(f"_access_code_length must be a whole number from 1 to {MAX_CODE_LENGTH}")
     return AccessRequest(
         group=params.get("_resource_group", DEFAULT_GROUP),
