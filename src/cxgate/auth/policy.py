@@ -45,6 +45,9 @@ RULES: tuple[Rule, ...] = (
     Rule("/genesys/1/service", ALL, Need.GMS),
     Rule("/genesys/1/storage", ALL, Need.GMS),
     Rule("/genesys/cometd", ALL, Need.ANY_USER),
+    # The console: its API needs a user; its files are open, or the login form could not load.
+    Rule("/console/api", ALL, Need.ANY_USER),
+    Rule("/console", READS, Need.OPEN),
 )
 DEFAULT = Rule("/", ALL, Need.ANY_USER)
 

@@ -21,6 +21,32 @@ SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
 ]
 
+# The console (/console/) is a page: it may run its own scripts, styles and images and call this
+# server (CSP 'self' covers ws: and wss: to the same host), and nothing else. Its built assets
+# have content-hashed names, so they may be cached for good; everything else stays no-store.
+CONSOLE_PREFIX = "/console/"
+CONSOLE_CSP = (
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    b"connect-src 'self'; base-uri 'none'; form-action 'self'; "
+    b"frame-ancestors 'none'"
+)
+CONSOLE_HEADERS = [
+    (name, CONSOLE_CSP if name == b"content-security-policy" else value)
+    for name, value in SECURITY_HEADERS
+]
+CONSOLE_ASSET_HEADERS = [
+    (name, b"public, max-age=31536000, immutable" if name == b"cache-control" else value)
+    for name, value in CONSOLE_HEADERS
+]
+
+
+def security_headers(path: str, status: int) -> list[tuple[bytes, bytes]]:
+    if not path.startswith(CONSOLE_PREFIX) or path.startswith(CONSOLE_PREFIX + "api/"):
+        return SECURITY_HEADERS
+    if status == 200 and path.startswith(CONSOLE_PREFIX + "assets/"):
+        return CONSOLE_ASSET_HEADERS
+    return CONSOLE_HEADERS
+
 
 class RequestIdMiddleware:
     def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
@@ -44,7 +70,11 @@ class RequestIdMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), header, *SECURITY_HEADERS]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    header,
+                    *security_headers(scope["path"], status),
+                ]
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
