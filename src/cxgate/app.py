@@ -34,8 +34,8 @@ from cxgate.http import cs, gms, node, storage
 from cxgate.http import metrics as metrics_http
 from cxgate.http import status as status_http
 from cxgate.http.errors import family_of, handle_domain_error, handle_unexpected, render
-from cxgate.http.metrics import Metrics, MetricsMiddleware
-from cxgate.http.middleware import RequestIdMiddleware
+from cxgate.http.metrics import Metrics
+from cxgate.http.middleware import EdgeMiddleware
 from cxgate.journey.context import JourneyContext
 from cxgate.journey.upkeep import open_until_ready, sweep_forever
 from cxgate.status.guard import StoreGuard
@@ -130,11 +130,13 @@ async def _sweep_forever(store: Store, interval: float) -> None:
 
 
 def _middleware(
-    settings: Settings, counters: CounterStorage, *, access_log: bool
+    settings: Settings, counters: CounterStorage, metrics: Metrics, *, access_log: bool
 ) -> list[Middleware]:
-    """Outermost first: every response gets its id and headers, even a refused one."""
+    """Outermost first: every response gets its id, headers and metrics, even a refused one.
+    Layers that have nothing to do with this configuration are left out: each costs time on
+    every request."""
     config = settings.config
-    stack = [Middleware(RequestIdMiddleware, access_log=access_log)]
+    stack = [Middleware(EdgeMiddleware, access_log=access_log, metrics=metrics)]
     if config.server.cors_origins:
         stack.append(
             Middleware(
@@ -154,7 +156,9 @@ def _middleware(
                 max_age=600,
             )
         )
-    stack.append(Middleware(AuthMiddleware, authenticator=Authenticator(config)))
+    authenticator = Authenticator(config)
+    if authenticator.users_configured or authenticator.gms_credentials_configured:
+        stack.append(Middleware(AuthMiddleware, authenticator=authenticator))
     if config.server.rate_limit:
         stack.append(
             Middleware(
@@ -197,8 +201,7 @@ def create_app(
     )
     metrics.watch(services=monitor.registry, cometd=notifier.cometd)
     notifier.on(SERVICES_CHANNEL, monitor.adopt)
-    middleware = _middleware(settings, counters, access_log=access_log)
-    middleware.insert(1, Middleware(MetricsMiddleware, metrics=metrics))  # after the request id
+    middleware = _middleware(settings, counters, metrics, access_log=access_log)
     middleware.append(Middleware(StoreGuard, monitor=monitor))  # after auth: 401 before 503
 
     @asynccontextmanager
@@ -253,16 +256,17 @@ def create_app(
     from cxgate.console.routes import routes as console_routes  # the page at /console/
 
     app = Starlette(
+        # Starlette tries routes in order: the GMS hot paths first, the console last.
         routes=[
-            *console_routes,
-            *node.routes,
             *gms.routes,
             *storage.routes,
+            *node.routes,
             *cs.routes,
             *status_http.routes,
             *metrics_http.routes,
             *notifier.cometd.routes("/api/v2/notifications"),
             *notifier.cometd.routes("/genesys/cometd"),
+            *console_routes,
         ],
         middleware=middleware,
         exception_handlers={

@@ -10,8 +10,8 @@ own requests, and a scrape sees the worker that answered it (docs/operations.md)
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from cxgate.cometd import CometdServer
 from cxgate.status.registry import Registry, ServiceState
@@ -66,6 +66,24 @@ class Metrics:
             "Round trip of the store's ping, measured by the Provisioning probe",
             registry=self.registry,
         )
+
+        # labels() takes a lock and builds a key on every call: the children are kept here.
+        self._counted: dict[tuple[str, str, int], Any] = {}
+        self._timed: dict[tuple[str, str], Any] = {}
+
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        """Count and time one answered HTTP request."""
+        route = route_template(scope)
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        counted = self._counted.get((method, route, status))
+        if counted is None:
+            counted = self.requests.labels(method, route, str(status))
+            self._counted[(method, route, status)] = counted
+        counted.inc()
+        timed = self._timed.get((method, route))
+        if timed is None:
+            timed = self._timed[(method, route)] = self.latency.labels(method, route)
+        timed.observe(seconds)
 
     def watch(self, *, services: Registry, cometd: CometdServer) -> None:
         """Expose the service states and CometD sessions, read at scrape time."""
@@ -112,35 +130,6 @@ def route_template(scope: Scope) -> str:
                 break
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else UNMATCHED
-
-
-class MetricsMiddleware:
-    """Counts and times every HTTP request. Pure ASGI: it sits on the hot path."""
-
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500  # what the client sees if the app raises before starting a response
-        started = time.perf_counter()
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            route = route_template(scope)
-            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
 
 
 async def metrics_endpoint(request: Request) -> Response:

@@ -1,14 +1,20 @@
 """The edge of every response: a request id (taken from `X-Request-Id` or made up) bound to the
-logs and echoed back, the security headers, and one access-log line. Pure ASGI and a single
-layer, because it sits on the hot path of every request."""
+logs and echoed back, the security headers, one access-log line and the request metrics. Pure
+ASGI and a single layer, because it sits on the hot path of every request."""
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
+from typing import TYPE_CHECKING
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cxgate.logs import REQUEST_ID
+
+if TYPE_CHECKING:
+    from cxgate.http.metrics import Metrics
 
 log = structlog.get_logger("cxgate.access")
 
@@ -48,10 +54,18 @@ def security_headers(path: str, status: int) -> list[tuple[bytes, bytes]]:
     return CONSOLE_HEADERS
 
 
-class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
+class EdgeMiddleware:
+    """The outermost layer: request id, security headers, access log and request metrics.
+
+    One layer rather than four on purpose: each ASGI layer costs a call and a `send` wrapper on
+    every request, and all four need the same thing, the response status."""
+
+    def __init__(
+        self, app: ASGIApp, *, access_log: bool = True, metrics: Metrics | None = None
+    ) -> None:
         self.app = app
         self.access_log = access_log
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,9 +75,9 @@ class RequestIdMiddleware:
         for name, value in scope["headers"]:
             if name == b"x-request-id" and 0 < len(value) <= 64 and value.isascii():
                 request_id = value.decode("ascii")
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or os.urandom(16).hex()
         header = (b"x-request-id", request_id.encode("ascii"))
-        status = 0
+        status = 500  # what the client sees if the app raises before starting a response
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
@@ -77,16 +91,19 @@ class RequestIdMiddleware:
                 ]
             await send(message)
 
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        token = REQUEST_ID.set(request_id)
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
+            if self.metrics is not None:
+                self.metrics.observe(scope, status, elapsed)
             if self.access_log:
                 log.info(
                     "request",
                     method=scope["method"],
                     path=scope["path"],
                     status=status,
-                    ms=round((time.perf_counter() - started) * 1000, 2),
+                    ms=round(elapsed * 1000, 2),
                 )
-            structlog.contextvars.unbind_contextvars("request_id")
+            REQUEST_ID.reset(token)
