@@ -37,16 +37,15 @@ from cxgate.http.errors import family_of, handle_domain_error, handle_unexpected
 from cxgate.http.metrics import Metrics
 from cxgate.http.middleware import EdgeMiddleware
 from cxgate.journey.context import JourneyContext
-from cxgate.journey.upkeep import open_until_ready, sweep_forever
+from cxgate.journey.upkeep import sweep_forever as sweep_journeys_forever
 from cxgate.status.guard import StoreGuard
 from cxgate.status.maintenance import Maintenance
 from cxgate.status.monitor import SERVICES_CHANNEL, Monitor
 from cxgate.status.notifications import Notifier
 from cxgate.status.probes import deployment_checks
+from cxgate.upkeep import open_until_ready, sweep_forever
 
 log = structlog.get_logger("cxgate")
-
-STORE_RETRY_SECONDS = 2.0
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -63,19 +62,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return render(
         family, exc.status_code, f"no such resource: {request.url.path}", "NotFoundException", 6
     )
-
-
-async def _open_until_ready(store: Store) -> None:
-    """Keep trying to open the store; the node API answers 503 meanwhile."""
-    while True:
-        try:
-            await store.open()
-        except StoreUnavailable as exc:
-            log.warning("store not reachable yet; retrying", detail=exc.message)
-            await asyncio.sleep(STORE_RETRY_SECONDS)
-        else:
-            log.info("store ready")
-            return
 
 
 _SignalHandler = Callable[[int, FrameType | None], object]
@@ -115,18 +101,6 @@ def _on_stop_signal(callback: Callable[[], None]) -> Callable[[], None]:
                 signal.signal(signum, previous)
 
     return undo
-
-
-async def _sweep_forever(store: Store, interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            removed = await store.sweep()
-        except StoreUnavailable as exc:
-            log.warning("expiry sweep failed", detail=exc.message)
-        else:
-            if removed:
-                log.info("expired data swept", records=removed)
 
 
 def _middleware(
@@ -213,15 +187,17 @@ def create_app(
             log.error(
                 "store not reachable at startup; retrying in the background", detail=exc.message
             )
-            tasks.append(asyncio.create_task(_open_until_ready(store)))
+            tasks.append(asyncio.create_task(open_until_ready(store, name="store")))
         if store.needs_sweeper:
-            tasks.append(asyncio.create_task(_sweep_forever(store, config.server.sweep_interval)))
+            tasks.append(asyncio.create_task(sweep_forever(store, config.server.sweep_interval)))
         try:
             await journey.store.open()
         except StoreUnavailable as exc:
             log.error("journey store not reachable at startup; retrying", detail=exc.message)
-            tasks.append(asyncio.create_task(open_until_ready(journey.store)))
-        tasks.append(asyncio.create_task(sweep_forever(journey, config.server.sweep_interval)))
+            tasks.append(asyncio.create_task(open_until_ready(journey.store, name="journey store")))
+        tasks.append(
+            asyncio.create_task(sweep_journeys_forever(journey, config.server.sweep_interval))
+        )
         async with httpx.AsyncClient() as http:
             app.state.gms = GmsContext(
                 store=store,
@@ -254,6 +230,7 @@ def create_app(
                 await counters.aclose()
 
     from cxgate.console.routes import routes as console_routes  # the page at /console/
+    from cxgate.http import openapi as openapi_http  # GET /openapi.json, read once here
 
     app = Starlette(
         # Starlette tries routes in order: the GMS hot paths first, the console last.
@@ -266,6 +243,7 @@ def create_app(
             *metrics_http.routes,
             *notifier.cometd.routes("/api/v2/notifications"),
             *notifier.cometd.routes("/genesys/cometd"),
+            *openapi_http.routes,  # GET /openapi.json: the document of every route here
             *console_routes,
         ],
         middleware=middleware,

@@ -1,5 +1,4 @@
-"""Keeping the journey store going: opening it until it answers, and the sweeper, which deletes
-expired services and completes idle ones, forever.
+"""The journey store's sweeper, which deletes expired services and completes idle ones, forever.
 
 Expired services are invisible from the moment they expire (every query checks `expires_at`);
 the sweeper only reclaims their space. It runs at least every 30 s so that both happen within a
@@ -15,26 +14,11 @@ import structlog
 from cxgate.errors import StoreUnavailable
 from cxgate.journey.context import JourneyContext
 from cxgate.journey.models import SweepResult
-from cxgate.journey.store import JourneyStore
 
 log = structlog.get_logger("cxgate.journey")
 
 BATCH = 1000
 MAX_INTERVAL = 30.0
-RETRY_SECONDS = 2.0
-
-
-async def open_until_ready(store: JourneyStore) -> None:
-    """Keep trying to open the store; Context Services answer 503 meanwhile."""
-    while True:
-        try:
-            await store.open()
-        except StoreUnavailable as exc:
-            log.warning("journey store not reachable yet; retrying", detail=exc.message)
-            await asyncio.sleep(RETRY_SECONDS)
-        else:
-            log.info("journey store ready")
-            return
 
 
 async def sweep(ctx: JourneyContext) -> SweepResult:

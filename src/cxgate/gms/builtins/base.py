@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cxgate.backends.base import AreaInfo, Value
+from cxgate.backends.base import AreaInfo, AreaKind, Value
 from cxgate.config import ServiceSection
 from cxgate.gms.context import GmsContext
 
@@ -31,3 +31,15 @@ class ServiceLogic(Protocol):
         """A service-specific request other than `update`; None when the service has no such
         request (the caller answers 404)."""
         ...
+
+
+async def store_creation_data(ctx: GmsContext, call: StartCall) -> None:
+    """The data sent at creation becomes the new service's storage (GMS's rule)."""
+    await ctx.store.areas.create(
+        call.service_id,
+        kind=AreaKind.SERVICE,
+        label=call.name,
+        owner=None,
+        ttl=call.ttl,
+        values=call.data,
+    )

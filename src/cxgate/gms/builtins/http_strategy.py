@@ -17,7 +17,7 @@ import orjson
 
 from cxgate.backends.base import AreaInfo, AreaKind, Binary, Value
 from cxgate.errors import UpstreamError, UpstreamTimeout
-from cxgate.gms.builtins.base import StartCall
+from cxgate.gms.builtins.base import StartCall, store_creation_data
 from cxgate.gms.context import GmsContext
 
 
@@ -63,14 +63,7 @@ class HttpStrategy:
 
     async def start(self, ctx: GmsContext, call: StartCall) -> dict[str, Any]:
         # Stored first so that the endpoint can already read the service's storage by its id.
-        await ctx.store.areas.create(
-            call.service_id,
-            kind=AreaKind.SERVICE,
-            label=call.name,
-            owner=None,
-            ttl=call.ttl,
-            values=call.data,
-        )
+        await store_creation_data(ctx, call)
         payload = {
             **_as_json(call.data),
             **call.params,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cxgate.backends.base import AreaInfo, AreaKind, Value
+from cxgate.backends.base import AreaInfo, Value
 from cxgate.gms.builtins.access import parse_access_request, reserve_access
-from cxgate.gms.builtins.base import StartCall
+from cxgate.gms.builtins.base import StartCall, store_creation_data
 from cxgate.gms.context import GmsContext
 
 
@@ -17,14 +17,7 @@ class RequestInteraction:
         # has a reservation to undo.
         answer = await reserve_access(ctx, access, service_id=call.service_id, ttl=call.ttl)
         try:
-            await ctx.store.areas.create(
-                call.service_id,
-                kind=AreaKind.SERVICE,
-                label=call.name,
-                owner=None,
-                ttl=call.ttl,
-                values=call.data,
-            )
+            await store_creation_data(ctx, call)
         except BaseException:
             await ctx.store.reservations.release_service(call.service_id)
             raise

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from cxgate.backends.base import AreaInfo, AreaKind, Value
-from cxgate.gms.builtins.base import StartCall
+from cxgate.backends.base import AreaInfo, Value
+from cxgate.gms.builtins.base import StartCall, store_creation_data
 from cxgate.gms.context import GmsContext
 
 
 class Session:
     async def start(self, ctx: GmsContext, call: StartCall) -> dict[str, Any]:
-        await ctx.store.areas.create(
-            call.service_id,
-            kind=AreaKind.SERVICE,
-            label=call.name,
-            owner=None,
-            ttl=call.ttl,
-            values=call.data,
-        )
+        await store_creation_data(ctx, call)
         return {"_id": call.service_id}
 
     async def request(
