@@ -41,6 +41,7 @@ test: install
 
 bench: install
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.fanout
 
 # Not part of `make test`: a mixed workload for SOAK_MINUTES (default 10), report in bench/results/.
 SOAK_MINUTES ?= 10
