@@ -70,7 +70,9 @@ def serve(
     port = port or free_port()
     log_path = tmp_path / f"cxgate-{port}.log"
     store = f"sqlite:///{tmp_path}/cxgate-{port}.db"
-    command = [CXGATE, "serve", "--port", str(port), "--no-access-log", *args]
+    command = [CXGATE, "serve", "--port", str(port), *args]
+    if "--access-log" not in args:
+        command.append("--no-access-log")
     if "--store" not in args:
         command += ["--store", store]
     if "--host" not in args:

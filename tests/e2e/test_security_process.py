@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import socket
 import ssl
@@ -172,3 +173,34 @@ def test_a_slow_body_does_not_hold_the_server(tmp_path: Path) -> None:
             assert time.monotonic() - started < 4
         # Meanwhile and afterwards, everyone else is served.
         assert httpx.get(served.base_url + "/genesys/1/node").status_code == 200
+
+
+def test_logs_never_carry_passwords_authorization_or_values(tmp_path: Path) -> None:
+    config = tmp_path / "users.toml"
+    hashed = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1).hash("s3cret-pw")
+    config.write_text(
+        Path(DEMO_CONFIG).read_text()
+        + f'\n[users.ada]\npassword_hash = "{hashed}"\nroles = ["admin"]\n'
+    )
+    with serve(tmp_path, "--config", str(config), "--access-log", "--log-level", "debug") as served:
+        base = served.base_url + "/genesys/1"
+        wrong = httpx.post(base + "/storage/30", data={"a": "1"}, auth=("ada", "wrong-pw"))
+        assert wrong.status_code == 401
+        stored = httpx.post(
+            base + "/storage/30", data={"card": "4111-1111-VALUE"}, auth=("ada", "s3cret-pw")
+        )
+        assert stored.status_code == 200
+        area = stored.json()["id"]
+        httpx.get(f"{base}/storage/{area}", auth=("ada", "s3cret-pw"))
+        bad_json = httpx.post(
+            base + "/service/store",
+            content=b'{"card": "4111-1111-VALUE", ',
+            headers={"content-type": "application/json"},
+            auth=("ada", "s3cret-pw"),
+        )
+        assert bad_json.status_code == 500
+    log = served.log()
+    assert "authentication failed" in log  # the failure itself is logged, with the user name
+    token = base64.b64encode(b"ada:s3cret-pw").decode()
+    for secret in ("s3cret-pw", "wrong-pw", token, "4111-1111-VALUE", hashed):
+        assert secret not in log
