@@ -33,7 +33,13 @@ from cxgate.gms.values import ValueLimits
 from cxgate.http import cs, gms, node, storage
 from cxgate.http import metrics as metrics_http
 from cxgate.http import status as status_http
-from cxgate.http.errors import family_of, handle_domain_error, handle_unexpected, render
+from cxgate.http.errors import (
+    allowed_methods,
+    family_of,
+    handle_domain_error,
+    handle_unexpected,
+    render,
+)
 from cxgate.http.metrics import Metrics
 from cxgate.http.middleware import EdgeMiddleware
 from cxgate.journey.context import JourneyContext
@@ -52,13 +58,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     family = family_of(request.url.path)
     if exc.status_code == 405:
-        return render(
+        response = render(
             family,
             405,
             f"method {request.method} is not allowed on {request.url.path}",
             "MethodNotAllowedException",
             2,
         )
+        response.headers["allow"] = allowed_methods(request)  # RFC 9110: a 405 names them
+        return response
     return render(
         family, exc.status_code, f"no such resource: {request.url.path}", "NotFoundException", 6
     )

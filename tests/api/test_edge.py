@@ -20,6 +20,24 @@ async def test_security_headers_and_request_id(api: Api) -> None:
     assert len(error.headers["x-request-id"]) == 32
 
 
+async def test_405_names_every_method_of_the_path_in_allow(api: Api) -> None:
+    """Found by the schemathesis run (its unsupported_method check): 405s had no `Allow`
+    header, which RFC 9110 requires; one path's methods are often several routes."""
+    storage = await api.client.patch("/genesys/1/storage/some-id")
+    assert storage.status_code == 405
+    assert storage.headers["allow"] == "DELETE, GET, HEAD, POST"
+    assert storage.json()["exception"].endswith("MethodNotAllowedException")
+    cs = await api.client.patch("/genesys/1/cs/services/1-x")
+    assert cs.headers["allow"] == "DELETE, GET, HEAD, PUT"
+    gws = await api.client.delete("/api/v2/services")
+    assert (gws.status_code, gws.headers["allow"]) == (405, "GET, HEAD")
+    assert gws.json()["statusCode"] == 2
+    cometd = await api.client.get("/genesys/cometd/handshake")
+    assert (cometd.status_code, cometd.headers["allow"]) == (405, "POST")
+    console = await api.client.post("/console/index.html")  # the console's static files
+    assert (console.status_code, console.headers["allow"]) == (405, "GET, HEAD")
+
+
 def cors_config() -> str:
     return TEST_CONFIG.replace(
         "[server]\n", '[server]\ncors_origins = ["https://app.example.com"]\n'

@@ -178,6 +178,20 @@ async def test_key_with_slash_and_unicode_in_url(api: Api) -> None:
     assert orjson.loads(response.content) == {"ключ": "значение"}
 
 
+async def test_keys_with_line_breaks_in_url(api: Api) -> None:
+    """Found by the schemathesis run: `{key:path}` stopped at a line break (wrong key or 405)."""
+    sid = await create(api, data={"ab\n": "newline", "ab": "plain", "a\nb": "inside"})
+    assert (await api.client.get(f"{BASE}/{sid}/storage/ab%0A")).json() == {"ab\n": "newline"}
+    assert (await api.client.get(f"{BASE}/{sid}/storage/a%0Ab")).json() == {"a\nb": "inside"}
+    binary = await api.client.get(f"{BASE}/{sid}/storage/binary/a%0Ab")
+    assert (binary.status_code, binary.content) == (200, b"inside")
+    assert (await api.client.delete(f"{BASE}/{sid}/storage/a%0Ab")).status_code == 200
+    assert (await api.client.get(f"{BASE}/{sid}/storage")).json() == {
+        "ab\n": "newline",
+        "ab": "plain",
+    }
+
+
 async def test_node_api_and_unknown_route(api: Api) -> None:
     node = await api.client.get("/genesys/1/node")
     assert node.status_code == 200

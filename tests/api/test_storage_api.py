@@ -172,6 +172,19 @@ async def test_get_binary_missing_key_is_404(api: Api) -> None:
     _assert_not_found(await api.client.get(f"{BASE}/binary/{area_id}/other"))
 
 
+async def test_keys_with_line_breaks_are_read_and_deleted_by_their_own_path(api: Api) -> None:
+    """Found by the schemathesis run: Starlette's `{key:path}` stopped at a line break, so
+    `GET .../ab%0A` read the key `ab` and `GET .../a%0Ab` was a 405."""
+    area_id = await _create(api, data={"ab\n": "newline", "ab": "plain", "a\nb": "inside"})
+    response = await api.client.get(f"{BASE}/{area_id}/ab%0A")
+    assert response.json() == {"ab\n": "newline"}
+    assert (await api.client.get(f"{BASE}/{area_id}/a%0Ab")).json() == {"a\nb": "inside"}
+    binary = await api.client.get(f"{BASE}/binary/{area_id}/a%0Ab")
+    assert (binary.status_code, binary.content) == (200, b"inside")
+    _assert_not_found(await api.client.get(f"{BASE}/{area_id}/ab%0D%0A"))
+    assert await _read_all(api, area_id) == {"ab\n": "newline", "ab": "plain", "a\nb": "inside"}
+
+
 async def test_unknown_area_is_404_everywhere(api: Api) -> None:
     await _assert_gone(api, str(uuid.uuid4()))
 

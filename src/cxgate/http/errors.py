@@ -12,6 +12,7 @@ import orjson
 import structlog
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from cxgate import errors
 
@@ -79,6 +80,22 @@ def render(family: Family, status: int, message: str, name: str, gws_code: int) 
     else:
         body = {"message": message, "exception": _EXCEPTION_PREFIX[family] + name}
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def allowed_methods(request: Request) -> str:
+    """The `Allow` header of a 405: every method of every route whose path matches the request
+    (Starlette names only the first such route's, and GET, DELETE and PUT of one path are
+    often separate routes). A route without methods is a Mount of static files (the console's),
+    which serve GET and HEAD."""
+    scope = request.scope
+    # Inside a Mount the scope's root_path is the mount's: match from the app's own root again.
+    scope = {**scope, "root_path": scope.get("app_root_path", scope.get("root_path", ""))}
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ("GET", "HEAD"))
+    return ", ".join(sorted(methods))
 
 
 def domain_error_response(exc: errors.CxgateError, path: str) -> Response:

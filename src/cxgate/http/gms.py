@@ -9,6 +9,7 @@ from starlette.routing import Route
 from cxgate.backends.base import Binary
 from cxgate.gms import services
 from cxgate.gms.context import GmsContext
+from cxgate.http import paths as _paths  # noqa: F401  (registers {key:keypath})
 from cxgate.http.bodies import parse_fields
 from cxgate.http.responses import binary, empty, json
 
@@ -85,9 +86,9 @@ routes = [
     Route(_BASE + "/{id}/storage", read_storage, methods=["GET"]),
     Route(_BASE + "/{id}/storage", write_storage, methods=["POST"]),
     Route(_BASE + "/{id}/storage", delete_storage, methods=["DELETE"]),
-    Route(_BASE + "/{id}/storage/binary/{key:path}", read_binary, methods=["GET"]),
-    Route(_BASE + "/{id}/storage/{key:path}", read_key, methods=["GET"]),
-    Route(_BASE + "/{id}/storage/{key:path}", delete_key, methods=["DELETE"]),
+    Route(_BASE + "/{id}/storage/binary/{key:keypath}", read_binary, methods=["GET"]),
+    Route(_BASE + "/{id}/storage/{key:keypath}", read_key, methods=["GET"]),
+    Route(_BASE + "/{id}/storage/{key:keypath}", delete_key, methods=["DELETE"]),
     Route(_BASE + "/{id}/{request}", service_request, methods=["POST"]),
     Route(_BASE + "/{name}", create_service, methods=["POST"]),
     Route(_BASE + "/{id}", delete_service, methods=["DELETE"]),

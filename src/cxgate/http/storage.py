@@ -9,6 +9,7 @@ from starlette.routing import Route
 from cxgate.backends.base import Binary
 from cxgate.gms import storage
 from cxgate.gms.context import GmsContext
+from cxgate.http import paths as _paths  # noqa: F401  (registers {key:keypath})
 from cxgate.http.bodies import parse_fields
 from cxgate.http.responses import binary, empty, json
 
@@ -94,10 +95,10 @@ _BASE = "/genesys/1/storage"
 
 routes = [
     Route(_BASE + "/custom/{custom_id}/{ttl}", create_custom, methods=["POST"]),
-    Route(_BASE + "/binary/{id}/{key:path}", read_binary, methods=["GET"]),
+    Route(_BASE + "/binary/{id}/{key:keypath}", read_binary, methods=["GET"]),
     Route(_BASE + "/{id}/{ttl}", update, methods=["POST"]),
     Route(_BASE + "/{ttl}", create, methods=["POST"]),
-    Route(_BASE + "/{id}/{key:path}", read_key, methods=["GET"]),
+    Route(_BASE + "/{id}/{key:keypath}", read_key, methods=["GET"]),
     Route(_BASE + "/{id}", read_all, methods=["GET"]),
     Route(_BASE + "/{id}", delete, methods=["DELETE"]),
 ]
