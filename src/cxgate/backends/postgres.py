@@ -64,6 +64,33 @@ def _key_hash(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8")).digest()
 
 
+def _value_arrays(values: Mapping[str, Value]) -> tuple[list[Any], ...]:
+    """The values as the six arrays of `sql.PUT_VALUES` and the `*_WITH_VALUES` statements: key
+    hashes, keys, string values, binary data, content types, file names (one element per key).
+    Strings travel as UTF-8 bytes: PostgreSQL's text cannot hold U+0000."""
+    hashes: list[bytes] = []
+    keys: list[bytes] = []
+    texts: list[bytes | None] = []
+    datas: list[bytes | None] = []
+    types: list[str | None] = []
+    names: list[str | None] = []
+    for key, value in values.items():
+        raw_key = key.encode()
+        hashes.append(hashlib.sha256(raw_key).digest())
+        keys.append(raw_key)
+        if isinstance(value, Binary):
+            texts.append(None)
+            datas.append(value.data)
+            types.append(value.content_type)
+            names.append(value.filename)
+        else:
+            texts.append(value.encode())
+            datas.append(None)
+            types.append(None)
+            names.append(None)
+    return hashes, keys, texts, datas, types, names
+
+
 def _area(row: Any) -> AreaInfo:
     return AreaInfo(
         row["id"], AreaKind(row["kind"]), row["label"], row["owner"], row["ttl"], row["expires_at"]
@@ -74,6 +101,16 @@ def _reservation(row: Any) -> Reservation:
     return Reservation(
         row["number"], row["code"] or None, row["service_id"], row["created_at"], row["expires_at"]
     )
+
+
+async def _keep_session(conn: Any) -> None:
+    """The pool's reset on release, which does nothing: asyncpg's default sends
+    `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` after every call, a round
+    trip that costs about as much as the call itself. Nothing here leaves anything to reset: the
+    only advisory lock (migrations) is a transaction lock, no pooled connection LISTENs (the bus
+    has its own), no statement changes a session setting (`search_path` is a server setting given
+    at connect) and no cursor outlives its transaction. asyncpg still rolls back a transaction
+    left open before it calls this."""
 
 
 def _count(status: str) -> int:
@@ -96,6 +133,10 @@ class PostgresStore:
                 f"store URL {url.redacted()}: need 0 <= pool_min <= pool_max and pool_max >= 1"
             )
         self._pool: asyncpg.Pool | None = None
+        # Turns for the pool's connections, first come first served (see `connection`).
+        self._turns = asyncio.Semaphore(self.pool_max)
+        self._late = f"the PostgreSQL store at {url.redacted()} did not answer within "
+        self._late += f"{self.timeout:g} s"
         self.areas = PostgresAreaStore(self)
         self.reservations = PostgresReservationStore(self)
         self.flags = PostgresFlagStore(self)
@@ -117,6 +158,7 @@ class PostgresStore:
                 timeout=self.timeout,
                 command_timeout=self.timeout,
                 server_settings=settings,
+                reset=_keep_session,
             )
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(f"cannot reach the PostgreSQL store at {where}: {exc}") from exc
@@ -131,6 +173,7 @@ class PostgresStore:
                 ) from exc
             raise
         self._pool = pool
+        self._turns = asyncio.Semaphore(self.pool_max)  # of this event loop
 
     async def _migrate(self, conn: PoolConnectionProxy) -> None:
         # One transaction under an advisory lock: nodes starting together queue here, and each
@@ -175,16 +218,28 @@ class PostgresStore:
         """A pooled connection for one store call, which `timeout` bounds as a whole.
 
         asyncpg bounds each step on its own (the acquire, each query, the rollback after a
-        failure, the reset on release), so a server that stops answering would hold one call for
-        several timeouts. At the deadline the connection is terminated instead: whatever awaits
-        it fails at once and the pool opens a fresh one later. Driver errors leave as
-        `StoreUnavailable`, cxgate's own as they are.
+        failure), so a server that stops answering would hold one call for several timeouts. At
+        the deadline the connection is terminated instead: whatever awaits it fails at once and
+        the pool opens a fresh one later. Driver errors leave as `StoreUnavailable`, cxgate's own
+        as they are.
         """
+        pool, turns, late = self.pool, self._turns, self._late
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
+        # Calls take the connections in the order they asked: asyncpg's pool lets a newcomer
+        # take a connection released for a caller already waiting, who then queues again, which
+        # makes the slowest calls of a busy node very slow.
+        if turns.locked():
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await turns.acquire()
+            except TimeoutError:
+                raise StoreUnavailable(late + " (no connection came free)") from None
+        else:
+            await turns.acquire()  # at once
         expired = False
         try:
-            async with self.pool.acquire(timeout=self.timeout) as conn:
+            async with pool.acquire(timeout=self.timeout) as conn:
 
                 def expire() -> None:
                     nonlocal expired
@@ -200,12 +255,13 @@ class PostgresStore:
                 finally:
                     killer.cancel()
         except _DRIVER_ERRORS as exc:
-            where = self.url.redacted()
             if expired:
-                raise StoreUnavailable(
-                    f"the PostgreSQL store at {where} did not answer within {self.timeout:g} s"
-                ) from exc
-            raise StoreUnavailable(f"the PostgreSQL store at {where} failed: {exc}") from exc
+                raise StoreUnavailable(late) from exc
+            raise StoreUnavailable(
+                f"the PostgreSQL store at {self.url.redacted()} failed: {exc}"
+            ) from exc
+        finally:
+            turns.release()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PoolConnectionProxy]:
@@ -236,25 +292,11 @@ class PostgresAreaStore:
         )
         if row is None:
             return None
-        # An expired area under the same id must not lend its old keys to the new one.
+        # An expired area under the same id must not lend its old keys to the new one. A
+        # statement of its own (READ COMMITTED: a fresh snapshot, taken after CLAIM locked the
+        # row), so that it also sees values committed while CLAIM waited for that lock.
         await conn.execute(sql.CLEAR_VALUES, new.kind.value, new.area_id)
         return _area(row)
-
-    @staticmethod
-    async def _put_values(
-        conn: PoolConnectionProxy, kind: AreaKind, area_id: str, values: Mapping[str, Value]
-    ) -> None:
-        rows = []
-        for key, value in values.items():
-            if isinstance(value, Binary):
-                text, data, ctype, name = None, value.data, value.content_type, value.filename
-            else:
-                text, data, ctype, name = value.encode(), None, None, None
-            rows.append(
-                (kind.value, area_id, _key_hash(key), key.encode(), text, data, ctype, name)
-            )
-        if rows:
-            await conn.executemany(sql.PUT_VALUE, rows)
 
     async def create(
         self,
@@ -267,13 +309,28 @@ class PostgresAreaStore:
         values: Mapping[str, Value],
     ) -> AreaInfo:
         now = self.store.clock.now()
-        async with self.store.transaction() as conn:
-            info = await self._claim(
-                conn, AreaInfo(area_id, kind, label, owner, ttl, now + ttl), now
+        new = AreaInfo(area_id, kind, label, owner, ttl, now + ttl)
+        arrays = _value_arrays(values)
+        async with self.store.connection() as conn:
+            # A new id (ids are fresh UUIDs): one statement, one round trip.
+            row = await conn.fetchrow(
+                sql.CREATE_WITH_VALUES,
+                kind.value,
+                area_id,
+                label,
+                owner,
+                ttl,
+                new.expires_at,
+                *arrays,
             )
-            if info is None:
-                raise Conflict(f"{kind.value} {area_id} already exists")
-            await self._put_values(conn, kind, area_id, values)
+            if row is not None:
+                return _area(row)
+            # The id is taken: Conflict, unless the area under it expired and may be taken over.
+            async with conn.transaction():
+                info = await self._claim(conn, new, now)
+                if info is None:
+                    raise Conflict(f"{kind.value} {area_id} already exists")
+                await conn.execute(sql.PUT_VALUES, kind.value, area_id, *arrays)
         return info
 
     async def write(
@@ -287,22 +344,33 @@ class PostgresAreaStore:
         create: bool = False,
     ) -> AreaInfo:
         now = self.store.clock.now()
-        async with self.store.transaction() as conn:
-            info = None
-            if create:
-                new_ttl = ttl or 30
+        arrays = _value_arrays(values)
+        async with self.store.connection() as conn:
+            if not create:
+                row = await conn.fetchrow(
+                    sql.TOUCH_WITH_VALUES, kind.value, area_id, now, owner, ttl, *arrays
+                )
+                if row is None:
+                    raise AreaNotFound(f"{kind.value} {area_id} not found")
+                return _area(row)
+            # A custom id: a new one, or a live area of the caller's, in one statement.
+            new_ttl = ttl or 30
+            row = await conn.fetchrow(
+                sql.CLAIM_OWNED_WITH_VALUES, kind.value, area_id, now, owner, ttl, new_ttl, *arrays
+            )
+            if row is not None:
+                return _area(row)
+            # Expired (taken over), someone else's (Conflict), or changed since: decided under
+            # the row lock that CLAIM takes either way.
+            async with conn.transaction():
                 new = AreaInfo(area_id, kind, "", owner, new_ttl, now + new_ttl)
                 info = await self._claim(conn, new, now)
-            if info is None:
-                touch = sql.TOUCH_OWNED if create else sql.TOUCH
-                row = await conn.fetchrow(touch, kind.value, area_id, now, owner, ttl)
-                if row is None:
-                    # With create=True the claim found a live area, so the caller cannot see it.
-                    if create:
+                if info is None:
+                    row = await conn.fetchrow(sql.TOUCH_OWNED, kind.value, area_id, now, owner, ttl)
+                    if row is None:
                         raise Conflict(f"{kind.value} {area_id} belongs to another gms_user")
-                    raise AreaNotFound(f"{kind.value} {area_id} not found")
-                info = _area(row)
-            await self._put_values(conn, kind, area_id, values)
+                    info = _area(row)
+                await conn.execute(sql.PUT_VALUES, kind.value, area_id, *arrays)
         return info
 
     async def info(self, area_id: str, *, kind: AreaKind, owner: str | None) -> AreaInfo:

@@ -42,12 +42,66 @@ READ_VALUE = f"""
     WHERE {VISIBLE}"""
 # The foreign key cascades to the area's values within this one statement.
 DELETE_AREA = f"DELETE FROM areas AS a WHERE {VISIBLE} RETURNING a.id"
-PUT_VALUE = """
-    INSERT INTO area_values (kind, area_id, key_hash, key, text_value, data, content_type, filename)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+_VALUE_COLUMNS = "kind, area_id, key_hash, key, text_value, data, content_type, filename"
+_VALUE_UPSERT = """
     ON CONFLICT (kind, area_id, key_hash) DO UPDATE SET key = excluded.key,
         text_value = excluded.text_value, data = excluded.data,
         content_type = excluded.content_type, filename = excluded.filename"""
+_UNNEST_VALUES = """unnest(
+            {}::bytea[], {}::bytea[], {}::bytea[], {}::bytea[], {}::text[], {}::text[]) AS n"""
+
+
+def _new_values(first: int) -> str:
+    """The values to store as rows: one array per column from parameter `$first` on (key hashes,
+    keys, string values, binary data, content types, file names), one element per key."""
+    return _UNNEST_VALUES.format(*(f"${first + i}" for i in range(6)))
+
+
+# $1 kind, $2 area id, then the value arrays.
+PUT_VALUES = f"""
+    INSERT INTO area_values ({_VALUE_COLUMNS}) SELECT $1, $2, n.* FROM {_new_values(3)}
+    {_VALUE_UPSERT}"""
+
+
+def _with_values(area: str, first: int) -> str:
+    """One statement: `area` (an INSERT or UPDATE of `areas` returning COLUMNS), then the values
+    (`_new_values(first)`) written into the area it returned; it returns that area's row. When
+    `area` returns no row, nothing is written.
+
+    Only an upsert of values goes into such a statement: ON CONFLICT checks the latest committed
+    rows, whereas a DELETE or UPDATE of values would scan the statement's snapshot and miss a
+    value that another writer committed while this statement waited for the area's row lock."""
+    return f"""
+    WITH area AS ({area}),
+    put AS (
+        INSERT INTO area_values ({_VALUE_COLUMNS})
+        SELECT area.kind, area.id, n.* FROM area, {_new_values(first)}
+        {_VALUE_UPSERT})
+    SELECT {COLUMNS} FROM area"""
+
+
+# write(create=False) in one statement: TOUCH ($1..$5), then the values; no row: AreaNotFound.
+TOUCH_WITH_VALUES = _with_values(TOUCH, 6)
+# create(), one statement for the usual case, a new id: the area and its values, or no row when
+# the id is taken (live or expired: the caller then takes the two-step path, CLAIM).
+# $1..$6 as COLUMNS, then the value arrays.
+CREATE_WITH_VALUES = _with_values(
+    f"""INSERT INTO areas ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (kind, id) DO NOTHING RETURNING {COLUMNS}""",
+    7,
+)
+# write(create=True), one statement for a new id or a live area of the caller's ($4; never an
+# anonymous or foreign one): the first is created ($6: its ttl), the second touched as TOUCH
+# does ($5: a new ttl or NULL). No row: the id is expired or someone else's (two-step path).
+CLAIM_OWNED_WITH_VALUES = _with_values(
+    f"""INSERT INTO areas AS a ({COLUMNS})
+        VALUES ($1, $2, '', $4, $6, $3::double precision + $6::integer)
+        ON CONFLICT (kind, id) DO UPDATE SET ttl = COALESCE($5::integer, a.ttl),
+            expires_at = $3::double precision + COALESCE($5::integer, a.ttl)
+        WHERE a.expires_at > $3::double precision AND a.owner = $4::text
+        RETURNING {COLUMNS}""",
+    7,
+)
 CLEAR_VALUES = "DELETE FROM area_values WHERE kind = $1 AND area_id = $2"
 DELETE_VALUES = CLEAR_VALUES + " AND key_hash = ANY($3::bytea[])"
 

@@ -4,13 +4,25 @@ Calls run directly on the event loop thread: each is a few microseconds on an in
 cheaper than a hop to a worker thread, and a single node has no lock contention worth waiting on.
 `synchronous=NORMAL` under WAL keeps every committed transaction through a crash of cxgate itself
 (SIGKILL included); only a power loss may drop the last commits. docs/operations.md says so.
+
+The one slow step of WAL mode is the checkpoint, which copies the WAL into the database file and
+fsyncs both: SQLite runs it inside the commit that takes the WAL past 1000 pages, which would
+stall the event loop (every request, not only that write) for as long as the disk takes. So the
+loop's connection never checkpoints (`wal_autocheckpoint=0`); a thread does, on a connection of
+its own (`_Checkpointer`), and the event loop never waits for an fsync. Durability is unchanged:
+a commit is in the WAL file before it is acknowledged, whoever checkpoints it later.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import sqlite3
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from cxgate.backends.base import AreaInfo, AreaKind, Binary, Reservation, Value
@@ -20,6 +32,147 @@ from cxgate.clock import Clock
 from cxgate.errors import AreaNotFound, Conflict, KeyNotFound, StoreUnavailable
 
 _AREA_COLUMNS = "kind, id, label, owner, ttl, expires_at"
+_log = logging.getLogger(__name__)
+# The checkpoint thread wakes this often, and sooner after this many write transactions (a few
+# WAL pages each).
+CHECKPOINT_INTERVAL = 1.0
+CHECKPOINT_AFTER_WRITES = 100
+# A WAL that has grown this many pages (4 kB each) without starting over gets a round with writes
+# held back, which lets it start over. SQLite's own threshold: the WAL keeps the size it had, and
+# the Context Services connection to the same file, which checkpoints by itself past it, seldom
+# finds it that long.
+RESTART_WAL_PAGES = 1000
+# How long the thread waits for the event loop to hold writes back before it gives up this round.
+_HOLD_WAIT = 1.0
+
+
+class _Checkpointer:
+    """Checkpoints the WAL from a thread of its own, on a connection of its own.
+
+    `PRAGMA wal_checkpoint(PASSIVE)` copies the WAL pages into the database file and fsyncs it,
+    without waiting for a lock and without making the store's connection wait: reads and writes
+    go on meanwhile (the thread releases the GIL while SQLite works). It wakes every
+    `CHECKPOINT_INTERVAL` seconds, or sooner when `wrote()` counted `CHECKPOINT_AFTER_WRITES`
+    commits.
+
+    The WAL file starts over from its beginning only once a checkpoint has copied all of it,
+    which a checkpoint racing steady writes never manages: each one ends with the pages written
+    while it ran, and the file would grow without end. So when the WAL reaches
+    `RESTART_WAL_PAGES` the thread asks the event loop to hold new write transactions back
+    (`hold`: they wait, asynchronously; reads and everything else go on), checkpoints the pages
+    written since its last round, makes the first write after it (which starts the WAL over and
+    fsyncs its new header: better here than in a request's commit, on the loop), and lets the
+    writes go (`release`). With other processes writing to the file (several workers), that
+    round may find new pages again, and the WAL then starts over at a later one.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        busy_timeout_ms: int,
+        loop: asyncio.AbstractEventLoop,
+        hold: Callable[[threading.Event], None],
+        release: Callable[[], None],
+    ) -> None:
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self.checkpoints = 0  # completed ones, restarts included
+        self.restarts = 0  # checkpoints with writes held back
+        self._loop = loop
+        self._hold = hold
+        self._release = release
+        self._writes = 0
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._held: threading.Event | None = None  # set when the loop holds writes back
+        self._thread = threading.Thread(
+            target=self._run, name=f"cxgate-sqlite-checkpoint:{path.name}", daemon=True
+        )
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wrote(self) -> None:
+        """Count one write transaction (on the event loop: an increment, mostly)."""
+        self._writes += 1
+        if self._writes >= CHECKPOINT_AFTER_WRITES:
+            self._writes = 0
+            self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float) -> None:
+        """End the thread; it finishes a checkpoint under way, but waits for nothing else."""
+        with self._lock:
+            self._stopping = True
+            if self._held is not None:
+                self._held.set()  # the thread then checks _stopping
+        self._wake.set()
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None)
+        except sqlite3.Error as exc:
+            _log.warning("SQLite store %s: no checkpoint connection: %s", self.path, exc)
+            return
+        try:
+            db.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms:d}")
+            db.execute("PRAGMA synchronous=NORMAL")  # the same syncs as the store's connection
+            while True:
+                self._wake.wait(CHECKPOINT_INTERVAL)
+                self._wake.clear()
+                if self._stopping:
+                    return
+                try:
+                    self._checkpoint(db)
+                except sqlite3.Error as exc:  # the next round tries again
+                    _log.warning("SQLite store %s: WAL checkpoint failed: %s", self.path, exc)
+        finally:
+            db.close()
+
+    def _passive(self, db: sqlite3.Connection) -> tuple[int, int]:
+        """One PASSIVE checkpoint: the WAL's length in pages, and how many are in the database."""
+        _, pages, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        self.checkpoints += 1
+        return int(pages), int(copied)
+
+    def _checkpoint(self, db: sqlite3.Connection) -> None:
+        pages, _ = self._passive(db)
+        if pages < RESTART_WAL_PAGES:
+            return
+        # The round with writes held back only has the pages written during this one to copy.
+        with self._lock:
+            if self._stopping:
+                return
+            self._held = held = threading.Event()
+        try:
+            self._loop.call_soon_threadsafe(self._hold, held)
+        except RuntimeError:  # the loop is closed
+            self._held = None
+            return
+        try:
+            # Once the loop holds writes, none is under way: the loop runs each transaction
+            # whole, without awaiting in between.
+            if held.wait(_HOLD_WAIT) and not self._stopping:
+                pages, copied = self._passive(db)
+                if pages == copied:
+                    # The first write after a complete checkpoint starts the WAL over (unless a
+                    # reader still uses it) and syncs the new header.
+                    db.execute("UPDATE wal_restart SET restarts = restarts + 1")
+                    self.restarts += 1
+        finally:
+            self._held = None
+            # Scheduled after the hold, so it runs after it, even if the loop was late.
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._release)
 
 
 def _visible(owner_of_area: str | None, caller: str | None) -> bool:
@@ -38,6 +191,9 @@ class SqliteStore:
         self.clock = clock
         self.busy_timeout_ms = int(url.options.get("busy_timeout_ms", "5000"))
         self._db: sqlite3.Connection | None = None
+        self.checkpointer: _Checkpointer | None = None
+        # Cleared while the checkpoint thread holds write transactions back.
+        self._writes_go = asyncio.Event()
         self.areas = SqliteAreaStore(self)
         self.reservations = SqliteReservationStore(self)
         self.flags = SqliteFlagStore(self)
@@ -56,6 +212,7 @@ class SqliteStore:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms:d}")
+            db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpoint thread's work
             self._db = db
             with self.transaction() as cur:
                 current = cur.execute("PRAGMA user_version").fetchone()[0]
@@ -66,9 +223,38 @@ class SqliteStore:
                                 cur.execute(statement)
                         cur.execute(f"PRAGMA user_version={migration.version:d}")
         except (sqlite3.Error, OSError) as exc:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
             raise StoreUnavailable(f"cannot open the SQLite store at {self.path}: {exc}") from exc
+        self._writes_go = asyncio.Event()  # of this loop
+        self._writes_go.set()
+        self.checkpointer = _Checkpointer(
+            self.path,
+            self.busy_timeout_ms,
+            asyncio.get_running_loop(),
+            self._hold_writes,
+            self._writes_go.set,
+        )
+        self.checkpointer.start()
+
+    def _hold_writes(self, held: threading.Event) -> None:
+        self._writes_go.clear()
+        held.set()
+
+    async def writable(self) -> None:
+        """Return when a write transaction may start: at once, unless the checkpoint thread
+        holds writes back for the moment it needs to let the WAL start over."""
+        if not self._writes_go.is_set():
+            await self._writes_go.wait()
 
     async def close(self) -> None:
+        checkpointer, self.checkpointer = self.checkpointer, None
+        if checkpointer is not None:
+            # Before the store's connection: the last connection to close checkpoints the whole
+            # WAL and removes it, which only the store's can then be.
+            checkpointer.stop(timeout=self.busy_timeout_ms / 1000 + 5)
+            self._writes_go.set()  # a hold the thread could not release
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -78,6 +264,7 @@ class SqliteStore:
             cur.execute("SELECT 1").fetchone()
 
     async def sweep(self) -> int:
+        await self.writable()
         now = self.clock.now()
         with self.transaction() as cur:
             areas = cur.execute("DELETE FROM areas WHERE expires_at <= ?", (now,)).rowcount
@@ -97,6 +284,8 @@ class SqliteStore:
                 cur.execute("ROLLBACK")
                 raise
             cur.execute("COMMIT")
+            if write and self.checkpointer is not None:
+                self.checkpointer.wrote()
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"the SQLite store failed: {exc}") from exc
         finally:
@@ -173,6 +362,7 @@ class SqliteAreaStore:
         ttl: int,
         values: Mapping[str, Value],
     ) -> AreaInfo:
+        await self.store.writable()
         with self.store.transaction() as cur:
             if self._live(cur, area_id, kind) is not None:
                 raise Conflict(f"{kind.value} {area_id} already exists")
@@ -190,6 +380,7 @@ class SqliteAreaStore:
         ttl: int | None = None,
         create: bool = False,
     ) -> AreaInfo:
+        await self.store.writable()
         with self.store.transaction() as cur:
             info = self._live(cur, area_id, kind)
             if info is None and create:
@@ -242,6 +433,7 @@ class SqliteAreaStore:
     async def delete_keys(
         self, area_id: str, keys: list[str] | None, *, kind: AreaKind, owner: str | None
     ) -> None:
+        await self.store.writable()
         with self.store.transaction() as cur:
             info = self._visible(cur, area_id, kind, owner)
             if keys is None:
@@ -256,6 +448,7 @@ class SqliteAreaStore:
             self._touch(cur, info, None)
 
     async def delete(self, area_id: str, *, kind: AreaKind, owner: str | None) -> None:
+        await self.store.writable()
         with self.store.transaction() as cur:
             self._visible(cur, area_id, kind, owner)
             cur.execute("DELETE FROM areas WHERE kind = ? AND id = ?", (kind.value, area_id))
@@ -267,6 +460,7 @@ class SqliteReservationStore:
 
     async def reserve(self, reservation: Reservation) -> bool:
         r = reservation
+        await self.store.writable()
         with self.store.transaction() as cur:
             # The primary key (number, code) is what makes two reservations of the same pair
             # impossible; an expired holder is overwritten in the same statement.
@@ -287,6 +481,7 @@ class SqliteReservationStore:
             return cur.rowcount == 1
 
     async def take(self, number: str, code: str | None) -> Reservation | None:
+        await self.store.writable()
         now = self.store.clock.now()
         with self.store.transaction() as cur:
             if code is None:
@@ -307,6 +502,7 @@ class SqliteReservationStore:
         return Reservation(row[0], row[1] or None, row[2], row[3], row[4])
 
     async def release_service(self, service_id: str) -> None:
+        await self.store.writable()
         with self.store.transaction() as cur:
             cur.execute("DELETE FROM reservations WHERE service_id = ?", (service_id,))
 
@@ -321,5 +517,6 @@ class SqliteFlagStore:
         return None if row is None else str(row[0])
 
     async def set(self, name: str, value: str) -> None:
+        await self.store.writable()
         with self.store.transaction() as cur:
             cur.execute("INSERT OR REPLACE INTO flags (name, value) VALUES (?, ?)", (name, value))
