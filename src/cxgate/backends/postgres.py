@@ -103,7 +103,7 @@ def _reservation(row: Any) -> Reservation:
     )
 
 
-async def _keep_session(conn: Any) -> None:
+async def keep_session(conn: Any) -> None:
     """The pool's reset on release, which does nothing: asyncpg's default sends
     `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` after every call, a round
     trip that costs about as much as the call itself. Nothing here leaves anything to reset: the
@@ -158,7 +158,7 @@ class PostgresStore:
                 timeout=self.timeout,
                 command_timeout=self.timeout,
                 server_settings=settings,
-                reset=_keep_session,
+                reset=keep_session,
             )
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(f"cannot reach the PostgreSQL store at {where}: {exc}") from exc

@@ -21,6 +21,7 @@ from asyncpg import InterfaceError, InternalClientError, PostgresError
 from asyncpg.pool import PoolConnectionProxy
 
 from cxgate.backends.migrations import migrations_for
+from cxgate.backends.postgres import keep_session
 from cxgate.backends.url import BackendURL
 from cxgate.clock import Clock
 from cxgate.errors import ConfigError, StoreUnavailable
@@ -113,6 +114,7 @@ class PostgresJourneyStore(SqlJourneyStore):
                 timeout=self.timeout,
                 command_timeout=self.timeout,
                 server_settings=settings,
+                reset=keep_session,  # nothing to reset here either: see keep_session
             )
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(f"cannot reach the journey store at {where}: {exc}") from exc
