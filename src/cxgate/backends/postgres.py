@@ -10,48 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import asyncpg
-from asyncpg import InterfaceError, InternalClientError, PostgresError
 from asyncpg.pool import PoolConnectionProxy
 
 from cxgate.backends import postgres_sql as sql
 from cxgate.backends.base import AreaInfo, AreaKind, Binary, Reservation, Value
 from cxgate.backends.migrations import migrations_for
+from cxgate.backends.postgres_pool import (
+    DRIVER_ERRORS,
+    PoolOptions,
+    open_pool,
+    quote_ident,
+    row_count,
+)
 from cxgate.backends.url import BackendURL
 from cxgate.clock import Clock
-from cxgate.errors import AreaNotFound, ConfigError, Conflict, KeyNotFound, StoreUnavailable
+from cxgate.errors import AreaNotFound, Conflict, KeyNotFound, StoreUnavailable
 
-# Everything the driver or the network can raise. asyncio.TimeoutError is TimeoutError and
-# ConnectionError is an OSError, so both are covered.
-_DRIVER_ERRORS = (PostgresError, InterfaceError, InternalClientError, OSError, TimeoutError)
 _T = TypeVar("_T")
-# Query options cxgate reads itself; asyncpg would send unknown ones to the server as settings.
-_OWN_OPTIONS = frozenset({"schema", "pool_min", "pool_max", "timeout"})
-
-
-def _option(url: BackendURL, name: str, default: str, cast: Callable[[str], _T]) -> _T:
-    raw = url.options.get(name, default)
-    try:
-        return cast(raw)
-    except ValueError as exc:
-        raise ConfigError(f"store URL option {name}={raw!r} is not a number") from exc
-
-
-def _driver_dsn(raw: str) -> str:
-    parts = urlsplit(raw)
-    query = [
-        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in _OWN_OPTIONS
-    ]
-    return parts._replace(query=urlencode(query)).geturl()
-
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _migration_lock(schema: str) -> int:
@@ -103,35 +83,16 @@ def _reservation(row: Any) -> Reservation:
     )
 
 
-async def keep_session(conn: Any) -> None:
-    """The pool's reset on release, which does nothing: asyncpg's default sends
-    `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` after every call, a round
-    trip that costs about as much as the call itself. Nothing here leaves anything to reset: the
-    only advisory lock (migrations) is a transaction lock, no pooled connection LISTENs (the bus
-    has its own), no statement changes a session setting (`search_path` is a server setting given
-    at connect) and no cursor outlives its transaction. asyncpg still rolls back a transaction
-    left open before it calls this."""
-
-
-def _count(status: str) -> int:
-    """The row count of a command status such as `DELETE 3`."""
-    return int(status.rsplit(" ", 1)[-1])
-
-
 class PostgresStore:
     needs_sweeper = True
 
     def __init__(self, url: BackendURL, *, clock: Clock) -> None:
         self.url = url
         self.clock = clock
-        self.schema = url.options.get("schema") or None
-        self.pool_min = _option(url, "pool_min", "2", int)
-        self.pool_max = _option(url, "pool_max", "10", int)
-        self.timeout = _option(url, "timeout", "5", float)
-        if not 0 <= self.pool_min <= self.pool_max or self.pool_max < 1:
-            raise ConfigError(
-                f"store URL {url.redacted()}: need 0 <= pool_min <= pool_max and pool_max >= 1"
-            )
+        self.options = PoolOptions.from_url(url, what="store")
+        self.schema = self.options.schema
+        self.pool_max = self.options.pool_max
+        self.timeout = self.options.timeout
         self._pool: asyncpg.Pool | None = None
         # Turns for the pool's connections, first come first served (see `connection`).
         self._turns = asyncio.Semaphore(self.pool_max)
@@ -148,30 +109,9 @@ class PostgresStore:
         return self._pool
 
     async def open(self) -> None:
-        settings = {"search_path": _quote_ident(self.schema)} if self.schema else None
-        where = self.url.redacted()
-        try:
-            pool = await asyncpg.create_pool(
-                _driver_dsn(self.url.raw),
-                min_size=self.pool_min,
-                max_size=self.pool_max,
-                timeout=self.timeout,
-                command_timeout=self.timeout,
-                server_settings=settings,
-                reset=keep_session,
-            )
-        except _DRIVER_ERRORS as exc:
-            raise StoreUnavailable(f"cannot reach the PostgreSQL store at {where}: {exc}") from exc
-        try:
-            async with pool.acquire(timeout=self.timeout) as conn:
-                await self._migrate(conn)
-        except BaseException as exc:
-            pool.terminate()
-            if isinstance(exc, _DRIVER_ERRORS):
-                raise StoreUnavailable(
-                    f"cannot migrate the PostgreSQL store at {where}: {exc}"
-                ) from exc
-            raise
+        pool = await open_pool(
+            self.url, self.options, what="PostgreSQL store", migrate=self._migrate
+        )
         self._pool = pool
         self._turns = asyncio.Semaphore(self.pool_max)  # of this event loop
 
@@ -185,7 +125,7 @@ class PostgresStore:
             # Only when absent: CREATE SCHEMA needs a privilege that a user given the schema
             # may lack, even with IF NOT EXISTS.
             if self.schema and not await conn.fetchval(sql.SCHEMA_EXISTS, self.schema):
-                await conn.execute(f"CREATE SCHEMA {_quote_ident(self.schema)}")
+                await conn.execute(f"CREATE SCHEMA {quote_ident(self.schema)}")
             await conn.execute(sql.MIGRATIONS_TABLE)
             applied = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
             for migration in migrations_for("postgres"):
@@ -199,7 +139,7 @@ class PostgresStore:
             return
         try:
             await asyncio.wait_for(pool.close(), self.timeout)
-        except _DRIVER_ERRORS:
+        except DRIVER_ERRORS:
             pool.terminate()  # a stuck or dead server must not keep shutdown waiting
 
     async def ping(self) -> None:
@@ -211,7 +151,7 @@ class PostgresStore:
         async with self.transaction() as conn:
             areas = await conn.execute("DELETE FROM areas WHERE expires_at <= $1", now)
             held = await conn.execute("DELETE FROM reservations WHERE expires_at <= $1", now)
-        return _count(areas) + _count(held)
+        return row_count(areas) + row_count(held)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[PoolConnectionProxy]:
@@ -254,7 +194,7 @@ class PostgresStore:
                     raise
                 finally:
                     killer.cancel()
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             if expired:
                 raise StoreUnavailable(late) from exc
             raise StoreUnavailable(

@@ -14,17 +14,21 @@ import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import asyncpg
-from asyncpg import InterfaceError, InternalClientError, PostgresError
 from asyncpg.pool import PoolConnectionProxy
 
 from cxgate.backends.migrations import migrations_for
-from cxgate.backends.postgres import keep_session
+from cxgate.backends.postgres_pool import (
+    DRIVER_ERRORS,
+    PoolOptions,
+    open_pool,
+    quote_ident,
+    row_count,
+)
 from cxgate.backends.url import BackendURL
 from cxgate.clock import Clock
-from cxgate.errors import ConfigError, StoreUnavailable
+from cxgate.errors import StoreUnavailable
 from cxgate.journey.filters import number_literal
 from cxgate.journey.models import AttachedEquals, CompositeEntry, Space
 from cxgate.journey.rows import Row, dumps
@@ -32,8 +36,6 @@ from cxgate.journey.sql import Args, Tx
 from cxgate.journey.sql_store import SqlJourneyStore
 from cxgate.journey.store import JourneyStore
 
-_DRIVER_ERRORS = (PostgresError, InterfaceError, InternalClientError, OSError, TimeoutError)
-_OWN_OPTIONS = frozenset({"schema", "pool_min", "pool_max", "timeout"})
 _MIGRATIONS_TABLE = """
     CREATE TABLE IF NOT EXISTS journey_migrations (
         version integer PRIMARY KEY, name text NOT NULL, applied_at double precision NOT NULL)"""
@@ -42,28 +44,10 @@ _MIGRATIONS_TABLE = """
 _NUL_ESCAPE = "\\u0000"
 
 
-def _number(url: BackendURL, name: str, default: str) -> float:
-    raw = url.options.get(name, default)
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"journey store URL option {name}={raw!r} is not a number") from exc
-
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _lock_id(*parts: str | None) -> int:
     """A 64-bit advisory lock id: the same on every node for the same parts."""
     digest = hashlib.sha256(dumps(["cxgate.journey", *parts]).encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def _count(status: str) -> int:
-    """The row count of a command status such as `UPDATE 3` or `INSERT 0 1`."""
-    last = status.rsplit(" ", 1)[-1]
-    return int(last) if last.isdigit() else 0
 
 
 class _PostgresTx:
@@ -78,7 +62,7 @@ class _PostgresTx:
         return found
 
     async def run(self, sql: str, args: Sequence[Any]) -> int:
-        return _count(await self.conn.execute(sql, *args))
+        return row_count(await self.conn.execute(sql, *args))
 
 
 class PostgresJourneyStore(SqlJourneyStore):
@@ -88,46 +72,13 @@ class PostgresJourneyStore(SqlJourneyStore):
     def __init__(self, url: BackendURL, *, clock: Clock) -> None:
         self.url = url
         self.clock = clock
-        self.schema = url.options.get("schema") or None
-        self.pool_min = int(_number(url, "pool_min", "2"))
-        self.pool_max = int(_number(url, "pool_max", "10"))
-        self.timeout = _number(url, "timeout", "5")
-        if not 0 <= self.pool_min <= self.pool_max or self.pool_max < 1:
-            raise ConfigError(
-                f"journey store URL {url.redacted()}: need 0 <= pool_min <= pool_max >= 1"
-            )
+        self.options = PoolOptions.from_url(url, what="journey store")
+        self.schema = self.options.schema
+        self.timeout = self.options.timeout
         self._pool: asyncpg.Pool | None = None
 
-    def _dsn(self) -> str:
-        parts = urlsplit(self.url.raw)
-        query = [(k, v) for k, v in parse_qsl(parts.query) if k not in _OWN_OPTIONS]
-        return parts._replace(query=urlencode(query)).geturl()
-
     async def open(self) -> None:
-        settings = {"search_path": _quote_ident(self.schema)} if self.schema else None
-        where = self.url.redacted()
-        try:
-            pool = await asyncpg.create_pool(
-                self._dsn(),
-                min_size=self.pool_min,
-                max_size=self.pool_max,
-                timeout=self.timeout,
-                command_timeout=self.timeout,
-                server_settings=settings,
-                reset=keep_session,  # nothing to reset here either: see keep_session
-            )
-        except _DRIVER_ERRORS as exc:
-            raise StoreUnavailable(f"cannot reach the journey store at {where}: {exc}") from exc
-        try:
-            async with pool.acquire(timeout=self.timeout) as conn:
-                await self._migrate(conn)
-        except BaseException as exc:
-            pool.terminate()
-            if isinstance(exc, _DRIVER_ERRORS):
-                raise StoreUnavailable(
-                    f"cannot migrate the journey store at {where}: {exc}"
-                ) from exc
-            raise
+        pool = await open_pool(self.url, self.options, what="journey store", migrate=self._migrate)
         self._pool = pool
 
     async def _migrate(self, conn: PoolConnectionProxy) -> None:
@@ -139,7 +90,7 @@ class PostgresJourneyStore(SqlJourneyStore):
                 try:
                     async with conn.transaction():  # a savepoint
                         await conn.execute(
-                            f"CREATE SCHEMA IF NOT EXISTS {_quote_ident(self.schema)}"
+                            f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.schema)}"
                         )
                 except asyncpg.UniqueViolationError:
                     pass  # the GMS store of another node, under its own lock, created it meanwhile
@@ -161,7 +112,7 @@ class PostgresJourneyStore(SqlJourneyStore):
             return
         try:
             await asyncio.wait_for(pool.close(), self.timeout)
-        except _DRIVER_ERRORS:
+        except DRIVER_ERRORS:
             pool.terminate()  # a stuck or dead server must not keep shutdown waiting
 
     async def ping(self) -> None:
@@ -182,7 +133,7 @@ class PostgresJourneyStore(SqlJourneyStore):
                 else:
                     async with conn.transaction(isolation="repeatable_read", readonly=True):
                         yield _PostgresTx(conn)
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             raise StoreUnavailable(
                 f"the journey store at {self.url.redacted()} failed: {exc}"
             ) from exc
