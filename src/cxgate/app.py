@@ -155,7 +155,9 @@ def create_app(
 ) -> Starlette:
     clock = clock or SystemClock()
     config = settings.config
-    store: Store = open_store(settings.store, clock=clock)
+    store: Store = open_store(
+        settings.store, clock=clock, max_area_keys=config.server.max_area_keys
+    )
     counters = CounterStorage(settings.store, settings.bus)
     journey = JourneyContext(
         store=open_journey_store(

@@ -32,7 +32,8 @@ class ServerSection(_Strict):
     password: str | None = None
     max_body_size: Annotated[int, Field(gt=0)] = DEFAULT_MAX_BODY
     max_key_length: Annotated[int, Field(gt=0, le=65536)] = 1024
-    max_keys: Annotated[int, Field(gt=0)] = 1000
+    max_keys: Annotated[int, Field(gt=0)] = 1000  # keys in one write
+    max_area_keys: Annotated[int, Field(gt=0)] = 10_000  # keys one service or storage area holds
     strategy_timeout: Annotated[float, Field(gt=0)] = 10.0  # seconds for an HTTP strategy call
     sweep_interval: Annotated[float, Field(gt=0)] = 30.0  # seconds between expiry sweeps
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the APIs

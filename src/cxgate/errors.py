@@ -23,6 +23,10 @@ class MalformedBody(BadRequest):
     """A urlencoded or multipart body could not be parsed."""
 
 
+class TooManyKeys(BadRequest):
+    """A write would take a storage area past its configured number of keys; nothing changed."""
+
+
 class BodyTimeout(BadRequest):
     """The request body did not arrive in time (a slow or stalled client)."""
 

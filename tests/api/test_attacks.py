@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import Api
+from tests.api.conftest import TEST_CONFIG, Api, OpenApi
 
 STORAGE = "/genesys/1/storage"
 CS = "/genesys/1/cs"
@@ -100,6 +100,30 @@ async def test_header_injection_through_stored_values(api: Api) -> None:
         assert "x-evil" not in response.headers
     assert "\r" not in doc.headers.get("content-disposition", "")
     assert "\n" not in doc.headers.get("content-disposition", "")
+
+
+async def test_an_area_cannot_be_grown_without_bound(api_factory: OpenApi) -> None:
+    """Many small writes, each within `max_keys`, stop at `max_area_keys`: 400, nothing of the
+    refused write stored, on the Storage API and on a service's storage alike."""
+    config = TEST_CONFIG.replace("[server]", "[server]\nmax_keys = 4\nmax_area_keys = 10", 1)
+    async with api_factory(config) as api:
+        area = (await api.client.post(f"{STORAGE}/300", data={"k0": "0"})).json()["id"]
+        service = (await api.client.post("/genesys/1/service/store", data={"k0": "0"})).json()
+        for path in (f"{STORAGE}/{area}/300", f"/genesys/1/service/{service['_id']}/storage"):
+            for batch in range(3):  # 1 + 3 x 3 = 10 keys: the limit, reached
+                values = {f"k{batch}-{i}": "v" for i in range(3)}
+                assert (await api.client.post(path, data=values)).status_code == 200
+            refused = await api.client.post(path, data={"k0": "changed", "one-more": "v"})
+            assert refused.status_code == 400, refused.text
+            assert "would hold 11 keys (the limit is 10)" in refused.json()["message"]
+            assert refused.json()["exception"].endswith("BadRequestException")
+            # Replacing what is there still works; nothing of the refused write landed.
+            assert (await api.client.post(path, data={"k0": "replaced"})).status_code == 200
+            read = path.rsplit("/300", 1)[0] if path.endswith("/300") else path
+            stored = (await api.client.get(read)).json()
+            assert len(stored) == 10
+            assert stored["k0"] == "replaced"
+            assert "one-more" not in stored
 
 
 async def test_hostile_gms_user_header_is_just_a_name(api: Api) -> None:

@@ -9,6 +9,10 @@ Rules every backend keeps (the contract tests in `tests/contract/` check them):
 - Every write is atomic: it happens whole or not at all, even with several nodes on one store.
 - An area created with an `owner` (the `gms_user` header) is visible only to that owner; to anyone
   else it does not exist (`AreaNotFound`). An area without owner is visible to everybody.
+- An area holds at most `max_area_keys` keys (given to the store's constructor; None: no limit).
+  A create or write that would take it past the limit raises `TooManyKeys` and changes nothing;
+  the count is exact even with several writers on one area. Replacing an existing key does not
+  count.
 - Driver errors surface as `errors.StoreUnavailable`.
 """
 

@@ -29,7 +29,7 @@ from cxgate.backends.postgres_pool import (
 )
 from cxgate.backends.url import BackendURL
 from cxgate.clock import Clock
-from cxgate.errors import AreaNotFound, Conflict, KeyNotFound, StoreUnavailable
+from cxgate.errors import AreaNotFound, Conflict, KeyNotFound, StoreUnavailable, TooManyKeys
 
 _T = TypeVar("_T")
 
@@ -86,9 +86,10 @@ def _reservation(row: Any) -> Reservation:
 class PostgresStore:
     needs_sweeper = True
 
-    def __init__(self, url: BackendURL, *, clock: Clock) -> None:
+    def __init__(self, url: BackendURL, *, clock: Clock, max_area_keys: int | None = None) -> None:
         self.url = url
         self.clock = clock
+        self.max_area_keys = max_area_keys
         self.options = PoolOptions.from_url(url, what="store")
         self.schema = self.options.schema
         self.pool_max = self.options.pool_max
@@ -109,8 +110,17 @@ class PostgresStore:
         return self._pool
 
     async def open(self) -> None:
+        # The key limit travels as a session setting, read by the trigger that enforces it
+        # (migration 003_area_key_limit).
+        settings: dict[str, str] = {}
+        if self.max_area_keys is not None:
+            settings[sql.KEY_LIMIT_SETTING] = str(self.max_area_keys)
         pool = await open_pool(
-            self.url, self.options, what="PostgreSQL store", migrate=self._migrate
+            self.url,
+            self.options,
+            what="PostgreSQL store",
+            migrate=self._migrate,
+            settings=settings,
         )
         self._pool = pool
         self._turns = asyncio.Semaphore(self.pool_max)  # of this event loop
@@ -195,6 +205,9 @@ class PostgresStore:
                 finally:
                     killer.cancel()
         except DRIVER_ERRORS as exc:
+            if getattr(exc, "sqlstate", None) == sql.KEY_LIMIT_SQLSTATE:
+                # The trigger's words: "<kind> <id> would hold <n> keys (the limit is <m>)".
+                raise TooManyKeys(str(getattr(exc, "message", exc))) from None
             if expired:
                 raise StoreUnavailable(late) from exc
             raise StoreUnavailable(

@@ -7,6 +7,10 @@ dates a migration in `schema_migrations`, a wall-clock record for operators.)
 
 from __future__ import annotations
 
+# `[server] max_area_keys` as a session setting, and the SQLSTATE of the trigger that enforces it
+# (migrations/postgres/003_area_key_limit.sql).
+KEY_LIMIT_SETTING = "cxgate.max_area_keys"
+KEY_LIMIT_SQLSTATE = "CXK01"
 COLUMNS = "kind, id, label, owner, ttl, expires_at"
 # $1 kind, $2 id, $3 now, $4 the caller's gms_user: a live area that the caller may see.
 VISIBLE = (

@@ -33,10 +33,17 @@ import redis.asyncio as aioredis
 from redis.asyncio.connection import parse_url as parse_redis_url
 
 from cxgate.backends.base import AreaInfo, AreaKind, Binary, Reservation, Value
-from cxgate.backends.redis_lua import CONFLICT, NO_AREA, NO_KEY, SCRIPTS
+from cxgate.backends.redis_lua import CONFLICT, NO_AREA, NO_KEY, SCRIPTS, TOO_MANY_KEYS
 from cxgate.backends.url import BackendURL
 from cxgate.clock import Clock
-from cxgate.errors import AreaNotFound, ConfigError, Conflict, KeyNotFound, StoreUnavailable
+from cxgate.errors import (
+    AreaNotFound,
+    ConfigError,
+    Conflict,
+    KeyNotFound,
+    StoreUnavailable,
+    TooManyKeys,
+)
 
 _OWN_OPTIONS = frozenset({"timeout", "pool_max", "prefix"})
 # What the connection itself understands, from the URL: redis://[[user]:password@]host:port/db
@@ -343,9 +350,10 @@ def _retrieve(task: asyncio.Task[Any]) -> None:
 class RedisStore:
     needs_sweeper = False
 
-    def __init__(self, url: BackendURL, *, clock: Clock) -> None:
+    def __init__(self, url: BackendURL, *, clock: Clock, max_area_keys: int | None = None) -> None:
         self.url = url
         self.clock = clock
+        self.max_area_keys = max_area_keys
         self.timeout = _option(url, "timeout", "5", float)
         self.pool_max = _option(url, "pool_max", "50", int)
         # Every key starts with `{prefix}:`, so that deployments (or test runs) can share a db.
@@ -472,6 +480,10 @@ class RedisAreaStore:
             raise Conflict(f"{kind.value} {area_id} already exists or belongs to another gms_user")
         if reply[0] == NO_KEY:
             raise KeyNotFound(f"key {key!r} not found")
+        if reply[0] == TOO_MANY_KEYS:
+            raise TooManyKeys(
+                f"{kind.value} {area_id} would hold {reply[1]} keys (the limit is {reply[2]})"
+            )
 
     async def _write(
         self, area_id: str, kind: AreaKind, values: Mapping[str, Value], head: list[Any]
@@ -484,7 +496,8 @@ class RedisAreaStore:
                 binaries += [key, _pack(value)]
             else:
                 strings += [key, value]
-        args = [*head, len(strings) // 2, *strings, *binaries]
+        limit = self.store.max_area_keys
+        args = [*head, len(strings) // 2, "" if limit is None else limit, *strings, *binaries]
         reply = await self.store.run("write", self._keys(area_id, kind), args)
         self._fail(reply, kind, area_id)
         return self._info(area_id, kind, reply)

@@ -8,11 +8,12 @@ the comment above each script describes.
 from __future__ import annotations
 
 # The area scripts reply with a list that starts with one of these.
-OK, NO_AREA, CONFLICT, NO_KEY = 0, 1, 2, 3
+OK, NO_AREA, CONFLICT, NO_KEY, TOO_MANY_KEYS = 0, 1, 2, 3, 4
 
 # Shared by the area scripts. KEYS: meta, str, bin of one area.
 _AREA_LUA = (
-    f"local OK, NO_AREA, CONFLICT, NO_KEY = {OK}, {NO_AREA}, {CONFLICT}, {NO_KEY}\n"
+    f"local OK, NO_AREA, CONFLICT, NO_KEY, TOO_MANY_KEYS = {OK}, {NO_AREA}, {CONFLICT}, "
+    f"{NO_KEY}, {TOO_MANY_KEYS}\n"
     + """
 local function load_area(caller_has, caller)
   local m = redis.call('HMGET', KEYS[1], 'label', 'ttl', 'touched', 'owner')
@@ -32,7 +33,9 @@ end
 """
 )
 # ARGV: mode (create|write|claim), now, caller_has, caller, ttl ('' keeps the area's own),
-# ttl of a new area, label of a new area, number of string pairs, string pairs, binary pairs.
+# ttl of a new area, label of a new area, number of string pairs, the area's key limit ('': none),
+# string pairs, binary pairs. The limit is checked before anything is written: a script that
+# stops half way keeps what it wrote.
 _WRITE_LUA = """
 local mode, now = ARGV[1], ARGV[2]
 local m, visible = load_area(ARGV[3], ARGV[4])
@@ -44,6 +47,18 @@ if m and not visible then
   return {NO_AREA}
 end
 if not m and mode == 'write' then return {NO_AREA} end
+local key_limit = tonumber(ARGV[9])
+if key_limit then
+  local keys = 0
+  if m then keys = redis.call('HLEN', KEYS[2]) + redis.call('HLEN', KEYS[3]) end
+  for i = 10, #ARGV, 2 do
+    if not m or (redis.call('HEXISTS', KEYS[2], ARGV[i]) == 0
+                 and redis.call('HEXISTS', KEYS[3], ARGV[i]) == 0) then
+      keys = keys + 1
+    end
+  end
+  if keys > key_limit then return {TOO_MANY_KEYS, keys, key_limit} end
+end
 local ttl = ARGV[5]
 if not m then
   -- leftovers of an expired area must not lend their keys to the new one
@@ -58,8 +73,8 @@ if not m then
 elseif ttl == '' then
   ttl = m[2]
 end
-local strings_end = 9 + 2 * tonumber(ARGV[8])
-for i = 9, strings_end - 1, 2 do
+local strings_end = 10 + 2 * tonumber(ARGV[8])
+for i = 10, strings_end - 1, 2 do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
   redis.call('HDEL', KEYS[3], ARGV[i])
 end

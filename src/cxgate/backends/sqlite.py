@@ -29,7 +29,7 @@ from cxgate.backends.base import AreaInfo, AreaKind, Binary, Reservation, Value
 from cxgate.backends.migrations import migrations_for
 from cxgate.backends.url import BackendURL
 from cxgate.clock import Clock
-from cxgate.errors import AreaNotFound, Conflict, KeyNotFound, StoreUnavailable
+from cxgate.errors import AreaNotFound, Conflict, KeyNotFound, StoreUnavailable, TooManyKeys
 
 _AREA_COLUMNS = "kind, id, label, owner, ttl, expires_at"
 _log = logging.getLogger(__name__)
@@ -186,9 +186,10 @@ def _area(row: Any) -> AreaInfo:
 class SqliteStore:
     needs_sweeper = True
 
-    def __init__(self, url: BackendURL, *, clock: Clock) -> None:
+    def __init__(self, url: BackendURL, *, clock: Clock, max_area_keys: int | None = None) -> None:
         self.path = url.sqlite_path
         self.clock = clock
+        self.max_area_keys = max_area_keys
         self.busy_timeout_ms = int(url.options.get("busy_timeout_ms", "5000"))
         self._db: sqlite3.Connection | None = None
         self.checkpointer: _Checkpointer | None = None
@@ -325,6 +326,21 @@ class SqliteAreaStore:
                 rows.append((kind.value, area_id, key, value, None, None, None))
         cur.executemany("INSERT OR REPLACE INTO area_values VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
+    def _check_key_count(self, cur: sqlite3.Cursor, kind: AreaKind, area_id: str) -> None:
+        """After a write, inside its transaction: past the limit, `TooManyKeys` rolls it back.
+        The transaction holds the database's write lock, so the count is exact."""
+        limit = self.store.max_area_keys
+        if limit is None:
+            return
+        keys = cur.execute(
+            "SELECT count(*) FROM area_values WHERE kind = ? AND area_id = ?",
+            (kind.value, area_id),
+        ).fetchone()[0]
+        if keys > limit:
+            raise TooManyKeys(
+                f"{kind.value} {area_id} would hold {keys} keys (the limit is {limit})"
+            )
+
     def _touch(self, cur: sqlite3.Cursor, info: AreaInfo, ttl: int | None) -> AreaInfo:
         ttl = info.ttl if ttl is None else ttl
         expires_at = self.store.clock.now() + ttl
@@ -368,6 +384,8 @@ class SqliteAreaStore:
                 raise Conflict(f"{kind.value} {area_id} already exists")
             info = self._insert(cur, area_id, kind, label, owner, ttl)
             self._put_values(cur, kind, area_id, values)
+            if self.store.max_area_keys is not None and len(values) > self.store.max_area_keys:
+                self._check_key_count(cur, kind, area_id)  # a new area: no query otherwise
         return info
 
     async def write(
@@ -396,6 +414,7 @@ class SqliteAreaStore:
             else:
                 info = self._touch(cur, info, ttl)
             self._put_values(cur, kind, area_id, values)
+            self._check_key_count(cur, kind, area_id)
         return info
 
     async def info(self, area_id: str, *, kind: AreaKind, owner: str | None) -> AreaInfo:

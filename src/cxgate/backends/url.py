@@ -77,10 +77,10 @@ def load_class(table: dict[str, tuple[str, str | None]], url: BackendURL) -> Any
     return getattr(module, class_name)
 
 
-def open_store(raw: str, *, clock: Clock) -> Any:
-    """The Store for a URL (not yet opened)."""
+def open_store(raw: str, *, clock: Clock, max_area_keys: int | None = None) -> Any:
+    """The Store for a URL (not yet opened); an area holds at most `max_area_keys` keys."""
     url = parse_url(raw)
-    return load_class(STORES, url)(url, clock=clock)
+    return load_class(STORES, url)(url, clock=clock, max_area_keys=max_area_keys)
 
 
 # Context Services needs SQL (filtered, ordered queries; transactions over several rows): only
