@@ -121,6 +121,8 @@ class CsSection(_Strict):
     tenants: tuple[str, ...] | None = None
     export_dir: str = "var/export"
     export_file_size: Annotated[int, Field(gt=0)] = 1000
+    page_size: Annotated[int, Field(gt=0)] = 100  # services in a query answer without `limit`
+    max_page_size: Annotated[int, Field(gt=0)] = 1000  # the largest `limit` a query may ask for
 
     @field_validator("expiration", "auto_complete_after")
     @classmethod
@@ -131,6 +133,14 @@ class CsSection(_Strict):
             except BadRequest as exc:
                 raise ValueError("must be seconds or a duration: 30s, 10m, 2h, 3d, 2w") from exc
         return value
+
+    @model_validator(mode="after")
+    def _page_fits(self) -> CsSection:
+        if self.page_size > self.max_page_size:
+            raise ValueError(
+                f"page_size ({self.page_size}) must not exceed max_page_size ({self.max_page_size})"
+            )
+        return self
 
 
 class VoiceSection(_Strict):

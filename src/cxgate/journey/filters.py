@@ -4,7 +4,7 @@
 List parameters (`service_types`, `state_types`, `task_types`, `extensions`) may be a comma list
 or repeated; both mean the union. On the customer and anonymous lists, every parameter that is
 not one of ours filters on attached data (a repeated one matches any of its values). Paging:
-`limit` (default 100, at most 1000) and `offset`.
+`limit` (default `[cs] page_size`, 100; at most `[cs] max_page_size`, 1000) and `offset`.
 """
 
 from __future__ import annotations
@@ -99,11 +99,11 @@ def item_filter(params: Params, status: Status, *, tasks: bool) -> ItemFilter:
     )
 
 
-def _paging(params: Params) -> tuple[int, int]:
+def _paging(params: Params, page_size: int, max_page_size: int) -> tuple[int, int]:
     raw_limit, raw_offset = _last(params, "limit"), _last(params, "offset")
-    limit = DEFAULT_LIMIT if raw_limit is None else integer(raw_limit, "limit", minimum=1)
-    if limit > MAX_LIMIT:
-        raise BadRequest(f"limit may be at most {MAX_LIMIT}; page on with offset")
+    limit = page_size if raw_limit is None else integer(raw_limit, "limit", minimum=1)
+    if limit > max_page_size:
+        raise BadRequest(f"limit may be at most {max_page_size}; page on with offset")
     offset = 0 if raw_offset is None else integer(raw_offset, "offset", minimum=0)
     return limit, offset
 
@@ -128,8 +128,10 @@ def service_query(
     status: Status,
     customer_id: str | None = None,
     contact_key: str | None = None,
+    page_size: int = DEFAULT_LIMIT,
+    max_page_size: int = MAX_LIMIT,
 ) -> ServiceQuery:
-    limit, offset = _paging(params)
+    limit, offset = _paging(params, page_size, max_page_size)
     started_from, started_to, completed_from, completed_to = (
         time_param(params, name) for name in _TIMES
     )

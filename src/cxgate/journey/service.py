@@ -211,7 +211,13 @@ async def query_services(
     if contact_key is not None:
         contact_key = text(contact_key, "contact_key")
     query = filters.service_query(
-        params, space=space, status=status, customer_id=customer_id, contact_key=contact_key
+        params,
+        space=space,
+        status=status,
+        customer_id=customer_id,
+        contact_key=contact_key,
+        page_size=ctx.config.page_size,
+        max_page_size=ctx.config.max_page_size,
     )
     nested = filters.nested(params)
     ext = filters.extensions(params)
