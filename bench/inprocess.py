@@ -4,15 +4,20 @@ wrk and py-spy see the whole process on a busy 2-core machine, where samples als
 spent waiting for a CPU. This tool measures CPU time (`time.process_time`) instead, in one
 process, on uvloop, for the same requests as `python -m bench`:
 
+- **server**: uvicorn's HTTP protocol (httptools, as `cxgate serve` runs it) and the whole app,
+  fed the raw request bytes on an in-memory transport: everything but the sockets;
+- **bare**: the same for the bare ASGI baseline (`bench/baseline.py`), on the same requests;
 - **app**: the whole ASGI app (Starlette's and cxgate's middlewares, routing, handler, store),
   called directly with an in-memory receive/send;
 - **router**: `app.router` only, which skips every middleware;
 - **store**: the store method the handler calls (e.g. `areas.read_value`), alone.
 
-So `app - router` is the middlewares, `router - store` is routing + body parsing + the handler +
-the response object, and `store` is the backend with its driver. What uvicorn and the sockets
-add on top is the bare ASGI baseline's CPU per request in `python -m bench`. It also reports the
-CPU the store's own processes (postgres, redis-server) spent per request.
+So `server - app` is what uvicorn's protocol adds for this app (its task per request, and its
+check of every response header: about 0.7 µs each, and cxgate sends 6 more than the baseline),
+`app - router` the middlewares, `router - store` routing + body parsing + the handler + the
+response object, and `store` the backend with its driver; `bare / server` is about the ratio
+`python -m bench` would measure without the sockets' cost, which both servers pay alike. It also
+reports the CPU the store's own processes (postgres, redis-server) spent per request.
 
     python -m bench.inprocess --backends sqlite,postgres,redis --requests 3000
 """
@@ -24,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -37,6 +43,7 @@ from urllib.parse import parse_qsl
 import uvloop
 
 import cxgate
+from bench import baseline
 from bench import scenarios as sc
 from bench.servers import (
     BACKEND_COMMANDS,
@@ -126,13 +133,13 @@ async def measure(
     """Run `work(i)` `count` times over `concurrency` tasks; CPU and wall time per call."""
     per_task = max(1, count // concurrency)
 
-    async def worker(start: int) -> None:
-        for i in range(start, start + per_task):
-            await work(i)
+    async def worker(task: int) -> None:
+        for i in range(per_task):  # task t sends requests t, t + concurrency, ...
+            await work(task + i * concurrency)
 
     store_before = cpu_seconds_by_command(commands)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    await asyncio.gather(*(worker(t * per_task) for t in range(concurrency)))
+    await asyncio.gather(*(worker(t) for t in range(concurrency)))
     cpu1, wall1 = time.process_time(), time.perf_counter()
     store = store_cpu_delta(store_before, cpu_seconds_by_command(commands))
     total = per_task * concurrency
@@ -159,6 +166,85 @@ async def running_app(store_url: str) -> AsyncIterator[Any]:
     app = app_factory()
     async with app.router.lifespan_context(app):
         yield app
+
+
+class _Transport(asyncio.Transport):
+    """An in-memory connection: collects what the server writes, and resolves `answered` with
+    (status, body) once a whole response (headers and content-length bytes) is there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = b""
+        self.answered: asyncio.Future[tuple[int, bytes]] | None = None
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8080), "peername": ("127.0.0.1", 50000)}.get(
+            name, default
+        )
+
+    def is_closing(self) -> bool:
+        return False
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += data
+        end = self.written.find(b"\r\n\r\n")
+        if end < 0 or self.answered is None:
+            return
+        length = _CONTENT_LENGTH.search(self.written, 0, end)
+        body = self.written[end + 4 :]
+        if len(body) >= (int(length[1]) if length else 0):
+            status = int(self.written[9:12])  # HTTP/1.1 200 OK
+            self.written = b""
+            self.answered.set_result((status, body))
+
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length: *([0-9]+)", re.IGNORECASE)
+
+
+def server_call(
+    target: Any, scenario: sc.Scenario, fixtures: sc.Fixtures, connections: int
+) -> Callable[[int], Awaitable[Any]]:
+    """The scenario's request as bytes through uvicorn's httptools protocol, on `connections`
+    keep-alive connections (request `i` on connection `i % connections`)."""
+    from uvicorn.config import Config
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.server import ServerState
+
+    config = Config(
+        app=target, http="httptools", access_log=False, server_header=False, log_level="warning"
+    )
+    config.load()
+    state = ServerState()
+    loop = asyncio.get_running_loop()
+    pairs = []
+    for _ in range(connections):
+        transport = _Transport()
+        protocol = HttpToolsProtocol(config, state, {}, _loop=loop)
+        protocol.connection_made(transport)
+        pairs.append((transport, protocol))
+    requests = []
+    for path in scenario.paths(fixtures):
+        head = f"{scenario.method} {path} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+        body = (scenario.body or "").encode()
+        if scenario.body is not None:
+            head += f"Content-Type: {sc.FORM}\r\nContent-Length: {len(body)}\r\n"
+        requests.append(head.encode() + b"\r\n" + body)
+
+    async def work(i: int) -> None:
+        transport, protocol = pairs[i % connections]
+        transport.answered = loop.create_future()
+        protocol.data_received(requests[i % len(requests)])
+        status, body = await transport.answered
+        if status != 200:
+            raise RuntimeError(f"{scenario.name}: {status} {body[:200]!r}")
+
+    return work
 
 
 def store_call(
@@ -230,6 +316,8 @@ async def run_backend(
         fixtures = sc.Fixtures(services, areas)
         for scenario in chosen:
             layers = {
+                "server": server_call(app, scenario, fixtures, concurrency),
+                "bare": server_call(baseline.app, scenario, fixtures, concurrency),
                 "app": http_call(app, scenario, fixtures),
                 "router": http_call(app.router, scenario, fixtures, app),
                 "store": store_call(app, scenario, fixtures),
@@ -247,17 +335,21 @@ def render(all_results: dict[str, dict[str, dict[str, Cost]]], concurrency: int)
         f"CPU µs per request in one process (uvloop, {concurrency} concurrent tasks); "
         "store procs = CPU of postgres/redis-server per request",
         "",
-        "| backend | scenario | app | router | store | middlewares (app-router) "
-        "| routing+handler (router-store) | store procs |",
-        "|---|---|--:|--:|--:|--:|--:|--:|",
+        "| backend | scenario | server | bare | app | router | store | uvicorn (server-app) "
+        "| middlewares (app-router) | routing+handler (router-store) | store procs "
+        "| bare/server |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for backend, scenarios in all_results.items():
         for name, layers in scenarios.items():
+            server, bare = layers["server"], layers["bare"]
             app, router, store = layers["app"], layers["router"], layers["store"]
             lines.append(
-                f"| {backend} | {name} | {app.cpu_us:.0f} | {router.cpu_us:.0f} "
-                f"| {store.cpu_us:.0f} | {app.cpu_us - router.cpu_us:.0f} "
-                f"| {router.cpu_us - store.cpu_us:.0f} | {app.store_cpu_us:.0f} |"
+                f"| {backend} | {name} | {server.cpu_us:.0f} | {bare.cpu_us:.0f} "
+                f"| {app.cpu_us:.0f} | {router.cpu_us:.0f} | {store.cpu_us:.0f} "
+                f"| {server.cpu_us - app.cpu_us:.0f} | {app.cpu_us - router.cpu_us:.0f} "
+                f"| {router.cpu_us - store.cpu_us:.0f} | {app.store_cpu_us:.0f} "
+                f"| {bare.cpu_us / server.cpu_us:.3f} |"
             )
     return "\n".join(lines)
 

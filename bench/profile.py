@@ -101,14 +101,24 @@ BUCKETS: tuple[tuple[str, Callable[[list[Frame]], bool]], ...] = (
         "store: cxgate backend + driver (asyncpg/redis/sqlite3), incl. its socket I/O",
         lambda fs: _on_stack(fs, "cxgate/backends/", "asyncpg/", "/redis/"),
     ),
-    ("request id: uuid4", lambda fs: any(f.function in ("uuid4", "UUID.__init__") for f in fs)),
+    (
+        "ids: uuid4, new_id",
+        lambda fs: any(f.function in ("uuid4", "UUID.__init__", "new_id") for f in fs),
+    ),
     ("logging: structlog contextvars", lambda fs: _on_stack(fs, "structlog/")),
     ("metrics: prometheus_client", lambda fs: _on_stack(fs, "prometheus_client/")),
     (
         "response write: uvicorn send + socket write",
         lambda fs: any(f.function == "RequestResponseCycle.send" for f in fs),
     ),
-    ("body: read + parse (cxgate/http/bodies.py)", lambda fs: _on_stack(fs, "cxgate/http/bodies")),
+    (
+        "body: read + parse (cxgate/http/bodies.py, receive.py)",
+        lambda fs: _on_stack(fs, "cxgate/http/bodies", "cxgate/http/receive"),
+    ),
+    (
+        "routing: the route index and Starlette's route matching",
+        lambda fs: _leaf_in(fs, "cxgate/http/routing", "starlette/routing", "starlette/convertors"),
+    ),
     (
         "cxgate middlewares (request id, metrics, auth, store guard)",
         lambda fs: _leaf_in(

@@ -42,6 +42,7 @@ from cxgate.http.errors import (
 )
 from cxgate.http.metrics import Metrics
 from cxgate.http.middleware import EdgeMiddleware
+from cxgate.http.routing import use_indexed_router
 from cxgate.journey.context import JourneyContext
 from cxgate.journey.upkeep import sweep_forever as sweep_journeys_forever
 from cxgate.status.guard import StoreGuard
@@ -264,6 +265,7 @@ def create_app(
         },
         lifespan=lifespan,
     )
+    use_indexed_router(app)  # the same routes, looked up by path prefix and method
     app.state.settings = settings
     app.state.store = store
     app.state.journey = journey

@@ -461,3 +461,32 @@ async def test_unknown_routes_and_methods_answer_gms_errors(api: Api) -> None:
     assert _assert_error(unknown, 404, "NotFoundException") == (
         "service 'no-such-service' is not configured"
     )
+
+
+# Odd paths and methods, answered as Starlette's own linear route search answered them before the
+# route index (cxgate.http.routing) existed: (method, path, status, Allow, Location).
+ODD_REQUESTS = [
+    ("GET", "/genesys/1/node%0A", 200, None, None),  # a route regex's `$` matches before "\n"
+    ("GET", "/genesys/1/storage/abc/", 404, None, None),  # the key "" of area abc
+    ("GET", "/genesys/1/storage/", 404, None, None),
+    ("GET", "/genesys/1/storage", 404, None, None),
+    ("POST", "/genesys/1/storage/30/", 405, "GET, HEAD", None),
+    ("DELETE", "/genesys/1/service/x/storage/a/b", 404, None, None),
+    ("GET", "/genesys/1/service/x/storage/binary/", 404, None, None),
+    ("PATCH", "/genesys/1/service/x", 405, "DELETE, POST", None),
+    ("GET", "/genesys/1/service/x", 405, "DELETE, POST", None),
+    ("OPTIONS", "/genesys/1/storage/abc", 405, "DELETE, GET, HEAD, POST", None),
+    ("BREW", "/genesys/1/node", 405, "GET, HEAD", None),
+    ("HEAD", "/genesys/1/storage/abc", 404, None, None),
+    ("GET", "/metrics/", 307, None, "http://cxgate/metrics"),
+    ("GET", "/console", 307, None, "/console/"),
+]
+
+
+async def test_odd_paths_and_methods_route_as_before(api: Api) -> None:
+    for method, path, status, allow, location in ODD_REQUESTS:
+        response = await api.client.request(method, path)
+        assert (response.status_code, response.headers.get("allow")) == (status, allow), path
+        assert response.headers.get("location") == location, path
+        if status in (404, 405) and method != "HEAD":
+            assert response.json()["exception"].startswith(GMS), path

@@ -1,20 +1,34 @@
-"""Request bodies -> flat key/values (cxgate.http.bodies): Java texts, urlencoded, JSON."""
+"""Request bodies -> flat key/values (cxgate.http.bodies): Java texts, urlencoded, JSON; and
+reading a body in time."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import struct
+from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from starlette.requests import Request
+from starlette.types import Message
 
-from cxgate.errors import BadRequest, MalformedBody, MalformedJson
-from cxgate.http.bodies import java_double, java_text, parse_json_object, parse_urlencoded
+from cxgate.errors import BadRequest, BodyTimeout, MalformedBody, MalformedJson, PayloadTooLarge
+from cxgate.http.bodies import (
+    java_double,
+    java_text,
+    parse_json_object,
+    parse_urlencoded,
+    read_limited,
+)
+
+Headers = Sequence[tuple[bytes, bytes]]
 
 # Java's Double.toString layouts: plain in [1e-3, 1e7), else computerized scientific notation.
 # Both keep at least one digit after the point and no other trailing zero.
@@ -220,6 +234,100 @@ def test_parse_urlencoded_refuses_invalid_utf8(body: bytes) -> None:
     with pytest.raises(MalformedBody) as info:
         parse_urlencoded(body)
     assert info.value.message.startswith("the urlencoded body could not be read: ")
+
+
+@given(st.text(st.sampled_from("ab=&+%2fFé;\n x0"), max_size=24) | text)
+@example("a=b=c&&=&b&%zz=%&%e2%82")
+def test_parse_urlencoded_reads_as_parse_qsl(body: str) -> None:
+    """The hand-written parser gives what `parse_qsl(keep_blank_values=True, errors="strict")`
+    gave (it replaced it for speed), or refuses what made it raise."""
+    try:
+        expected: dict[str, str] | None = dict(
+            parse_qsl(body, keep_blank_values=True, errors="strict")
+        )
+    except ValueError:
+        expected = None
+    if not body.strip():
+        expected = {}
+    if expected is None:
+        with pytest.raises(MalformedBody):
+            parse_urlencoded(body.encode())
+    else:
+        assert parse_urlencoded(body.encode()) == expected
+
+
+# --- reading the body ----------------------------------------------------------------------------
+
+
+def body_request(
+    messages: list[Message | float], *, timeout: float = 0.5, headers: Headers = ()
+) -> Request:
+    """A request whose receive() hands out `messages` in turn; a number there is a pause, in
+    seconds, before the next one. Past the last message, receive() waits forever."""
+    pending = list(messages)
+
+    async def receive() -> Message:
+        while pending and not isinstance(pending[0], dict):
+            await asyncio.sleep(pending.pop(0))  # type: ignore[arg-type]
+        if not pending:
+            await asyncio.Event().wait()
+        message = pending.pop(0)
+        assert isinstance(message, dict)
+        return message
+
+    app = SimpleNamespace(state=SimpleNamespace(body_timeout=timeout))
+    return Request({"type": "http", "headers": list(headers), "app": app}, receive)
+
+
+def chunk(body: bytes, more: bool = False) -> Message:
+    return {"type": "http.request", "body": body, "more_body": more}
+
+
+async def test_a_body_already_there_is_read_without_a_timer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_timer(when: float | None) -> Any:
+        raise AssertionError("a timer was set for a body that had arrived")
+
+    monkeypatch.setattr(asyncio, "timeout_at", no_timer)
+    assert await read_limited(body_request([chunk(b"a=1")]), 100) == b"a=1"
+    assert await read_limited(body_request([chunk(b"a=", True), chunk(b"1")]), 100) == b"a=1"
+    assert await read_limited(body_request([{"type": "http.request"}]), 100) == b""
+
+
+async def test_a_body_arriving_in_parts_in_time_is_whole() -> None:
+    request = body_request([chunk(b"a", True), 0.05, chunk(b"b", True), 0.05, chunk(b"c")])
+    assert await read_limited(request, 100) == b"abc"
+
+
+async def test_a_body_trickling_past_the_deadline_is_408() -> None:
+    request = body_request([chunk(b"a", True), 0.1, chunk(b"b", True), 0.1, chunk(b"c")])
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(BodyTimeout) as info:
+        await read_limited(request, 100, within=0.15)
+    assert 0.14 <= asyncio.get_running_loop().time() - started < 0.5
+    assert "did not arrive within 0.15 s" in info.value.message
+    with pytest.raises(BodyTimeout):
+        await read_limited(body_request([], timeout=0.05), 100)  # nothing after the headers
+
+
+async def test_a_disconnect_or_too_much_is_refused() -> None:
+    disconnect: Message = {"type": "http.disconnect"}
+    with pytest.raises(MalformedBody):
+        await read_limited(body_request([chunk(b"a", True), 0.01, disconnect]), 100)
+    with pytest.raises(PayloadTooLarge):
+        await read_limited(body_request([chunk(b"a" * 60, True), chunk(b"a" * 60)]), 100)
+    declared = [(b"content-length", b"101")]
+    with pytest.raises(PayloadTooLarge):
+        await read_limited(body_request([chunk(b"a")], headers=declared), 100)
+
+
+async def test_cancelling_a_read_is_not_a_timeout() -> None:
+    read = asyncio.create_task(read_limited(body_request([chunk(b"a", True)]), 100))
+    await asyncio.sleep(0.01)
+    read.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await read
 
 
 # --- JSON ----------------------------------------------------------------------------------------

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from cxgate.backends.base import AreaKind, Value
 from cxgate.config import ServiceSection
 from cxgate.errors import NotFound
 from cxgate.gms.builtins import BUILTINS, HttpStrategy, ServiceLogic, StartCall
-from cxgate.gms.context import GmsContext
+from cxgate.gms.context import GmsContext, new_id
 from cxgate.gms.values import check_values, is_number, split_parameters
 
 SERVICE = AreaKind.SERVICE
@@ -54,7 +53,7 @@ async def create(ctx: GmsContext, *, name: str, fields: dict[str, Value]) -> dic
         definition=definition,
         params=params,
         data=data,
-        service_id=str(uuid.uuid4()),
+        service_id=new_id(),
         ttl=_effective_ttl(definition, params),
     )
     return await logic_for(definition).start(ctx, call)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 from cxgate.backends.base import AreaKind, Value
 from cxgate.errors import BadRequest
-from cxgate.gms.context import GmsContext
+from cxgate.gms.context import GmsContext, new_id
 from cxgate.gms.values import check_values, is_number
 
 STORAGE = AreaKind.STORAGE
@@ -23,7 +21,7 @@ def parse_ttl(raw: str) -> int:
 
 async def create(ctx: GmsContext, *, ttl: int, owner: str | None, fields: dict[str, Value]) -> str:
     check_values(fields, ctx.limits)
-    area_id = str(uuid.uuid4())
+    area_id = new_id()
     await ctx.store.areas.create(
         area_id, kind=STORAGE, label="", owner=owner, ttl=ttl, values=fields
     )

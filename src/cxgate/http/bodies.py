@@ -12,14 +12,15 @@ import math
 from collections.abc import AsyncGenerator
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from cxgate.backends.base import Binary, Value
 from cxgate.errors import BadRequest, BodyTimeout, MalformedBody, MalformedJson, PayloadTooLarge
+from cxgate.http.receive import receive_by
 
 DEFAULT_BODY_TIMEOUT = 30.0
 DEFAULT_MAX_DEPTH = 32
@@ -36,24 +37,26 @@ async def read_limited(request: Request, limit: int, *, within: float | None = N
     timeout = within
     if timeout is None:
         timeout = getattr(request.app.state, "body_timeout", DEFAULT_BODY_TIMEOUT)
+    deadline = asyncio.get_running_loop().time() + timeout
     chunks = []
     size = 0
-    try:
-        async with asyncio.timeout(timeout):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(
-                        f"the request body is larger than the limit of {limit} bytes"
-                    )
-                chunks.append(chunk)
-    except TimeoutError as exc:
-        raise BodyTimeout(f"the request body did not arrive within {timeout:g} s") from exc
-    except ClientDisconnect as exc:
-        raise MalformedBody(
-            "the client closed the connection before sending the whole body"
-        ) from exc
-    return b"".join(chunks)
+    more = True
+    while more:
+        try:
+            message = await receive_by(request.receive, deadline)
+        except TimeoutError as exc:
+            raise BodyTimeout(f"the request body did not arrive within {timeout:g} s") from exc
+        if message["type"] == "http.disconnect":
+            raise MalformedBody("the client closed the connection before sending the whole body")
+        if message["type"] != "http.request":
+            continue
+        chunk = message.get("body", b"")
+        more = message.get("more_body", False)
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def check_depth(document: Any, max_depth: int) -> None:
@@ -86,15 +89,26 @@ async def parse_fields(request: Request, *, limit: int) -> dict[str, Value]:
 
 
 def parse_urlencoded(body: bytes) -> dict[str, Value]:
+    """`parse_qsl(text, keep_blank_values=True, errors="strict")` as a dict, without its
+    generality (coercions, separators, limits): it was a tenth of a small write's CPU."""
     if not body.strip():
         return {}
+    fields: dict[str, Value] = {}
     try:
-        text = body.decode("utf-8")
         # Not strict: a bare `key` is an empty value, as a Java servlet reads it.
-        pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
+        for pair in body.decode("utf-8").split("&"):
+            if pair:
+                name, _, value = pair.partition("=")
+                fields[_unquote_plus(name)] = _unquote_plus(value)
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedBody(f"the urlencoded body could not be read: {exc}") from exc
-    return dict(pairs)
+    return fields
+
+
+def _unquote_plus(text: str) -> str:
+    if "+" in text:
+        text = text.replace("+", " ")
+    return unquote(text, errors="strict") if "%" in text else text
 
 
 class _MultiPartParser(MultiPartParser):

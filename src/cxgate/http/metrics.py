@@ -10,26 +10,33 @@ own requests, and a scrape sees the worker that answered it (docs/operations.md)
 
 from __future__ import annotations
 
+import time
+from bisect import bisect_left
 from collections.abc import Iterable
-from typing import Any
+from itertools import accumulate
 
 from prometheus_client import (
     CollectorRegistry,
-    Counter,
     GCCollector,
     Histogram,
     PlatformCollector,
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route
+from starlette.routing import Match
 from starlette.types import Scope
 
 from cxgate.cometd import CometdServer
+from cxgate.http.routing import Route
 from cxgate.status.registry import Registry, ServiceState
 
 UNMATCHED = "(unmatched)"
@@ -40,6 +47,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 # Prometheus' defaults, plus the long tail of CometD connects (held up to `timeout_ms`, 30 s).
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_BUCKET_COUNT = len(_LATENCY_BUCKETS) + 1  # and +Inf
+# `le` as prometheus-client writes these bounds: 0.005, 1.0, 60.0.
+_BUCKET_LABELS = [*(repr(float(bound)) for bound in _LATENCY_BUCKETS), "+Inf"]
 
 
 class Metrics:
@@ -48,42 +58,18 @@ class Metrics:
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
-        self.requests = Counter(
-            "cxgate_http_requests",
-            "HTTP requests answered, by route template and status",
-            ["method", "route", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "cxgate_http_request_duration_seconds",
-            "Time to answer an HTTP request, by route template",
-            ["method", "route"],
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
-        )
+        self.requests = _RequestCollector()
+        self.registry.register(self.requests)
         self.store_latency = Histogram(
             "cxgate_store_ping_duration_seconds",
             "Round trip of the store's ping, measured by the Provisioning probe",
             registry=self.registry,
         )
 
-        # labels() takes a lock and builds a key on every call: the children are kept here.
-        self._counted: dict[tuple[str, str, int], Any] = {}
-        self._timed: dict[tuple[str, str], Any] = {}
-
     def observe(self, scope: Scope, status: int, seconds: float) -> None:
         """Count and time one answered HTTP request."""
-        route = route_template(scope)
         method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-        counted = self._counted.get((method, route, status))
-        if counted is None:
-            counted = self.requests.labels(method, route, str(status))
-            self._counted[(method, route, status)] = counted
-        counted.inc()
-        timed = self._timed.get((method, route))
-        if timed is None:
-            timed = self._timed[(method, route)] = self.latency.labels(method, route)
-        timed.observe(seconds)
+        self.requests.observe(method, route_template(scope), status, seconds)
 
     def watch(self, *, services: Registry, cometd: CometdServer) -> None:
         """Expose the service states and CometD sessions, read at scrape time."""
@@ -91,6 +77,53 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _RequestCollector(Collector):
+    """`cxgate_http_requests_total` (a counter) and `cxgate_http_request_duration_seconds` (a
+    histogram), by method and route template, exposed exactly as prometheus-client's `Counter`
+    and `Histogram` would expose them (`_created` series included).
+
+    Kept as plain numbers, not as prometheus-client metrics: their children take a lock and
+    check their arguments on every increment, which cost 2 µs on every request, a tenth of
+    what the whole HTTP layer spends on a GET. Only the event loop's thread writes them."""
+
+    def __init__(self) -> None:
+        # (method, route, status) -> [count, created]
+        self.counts: dict[tuple[str, str, int], list[float]] = {}
+        # (method, route) -> [created, sum, count per bucket (the last: +Inf)...]
+        self.timings: dict[tuple[str, str], list[float]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        count = self.counts.get((method, route, status))
+        if count is None:
+            count = self.counts[(method, route, status)] = [0.0, time.time()]
+        count[0] += 1
+        timing = self.timings.get((method, route))
+        if timing is None:
+            timing = self.timings[(method, route)] = [time.time(), 0.0] + [0.0] * _BUCKET_COUNT
+        timing[1] += seconds
+        timing[2 + bisect_left(_LATENCY_BUCKETS, seconds)] += 1  # `le`: the first bound >= it
+
+    def collect(self) -> Iterable[Metric]:
+        requests = CounterMetricFamily(
+            "cxgate_http_requests",
+            "HTTP requests answered, by route template and status",
+            labels=["method", "route", "status"],
+        )
+        for (method, route, status), (count, created) in list(self.counts.items()):
+            requests.add_metric([method, route, str(status)], count, created=created)
+        yield requests
+        name = "cxgate_http_request_duration_seconds"
+        latency = HistogramMetricFamily(
+            name, "Time to answer an HTTP request, by route template", labels=["method", "route"]
+        )
+        for (method, route), (created, total, *buckets) in list(self.timings.items()):
+            latency.add_metric(
+                [method, route], list(zip(_BUCKET_LABELS, accumulate(buckets), strict=True)), total
+            )
+            latency.add_sample(name + "_created", {"method": method, "route": route}, created)
+        yield latency
 
 
 class _StateCollector(Collector):

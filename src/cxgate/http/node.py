@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cxgate import __version__
 from cxgate.errors import StoreUnavailable
 from cxgate.http.responses import json
+from cxgate.http.routing import Route
 
 
 async def node(request: Request) -> Response:

@@ -12,7 +12,8 @@ import orjson
 import yaml
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+
+from cxgate.http.routing import Route
 
 SOURCE = Path(__file__).with_name("openapi.yaml")
 PATH = "/openapi.json"

@@ -1,4 +1,9 @@
-"""Response helpers shared by the routers."""
+"""Response helpers shared by the routers.
+
+`json` and `empty` build the very `Response` Starlette would (same status, body and headers in
+the same order), without its generic header assembly: lowercasing, encoding and looking up
+names it does not need to here. They make one of the few objects every request allocates.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,41 @@ from starlette.responses import Response
 
 from cxgate.backends.base import Binary, Value
 
+_JSON_TYPE = (b"content-type", b"application/json")
+_NO_CONTENT = (b"content-length", b"0")
+# Statuses that carry no content-length (Starlette's rule in Response.init_headers).
+_BODILESS = frozenset({*range(100, 200), 204, 304})
+
+
+class _Prepared(Response):
+    """A `Response` whose body and raw headers are given as they go out."""
+
+    def __init__(
+        self,
+        body: bytes,
+        status: int,
+        raw_headers: list[tuple[bytes, bytes]],
+        media_type: str | None = None,
+    ) -> None:
+        self.status_code = status
+        self.media_type = media_type
+        self.background = None
+        self.body = body
+        self.raw_headers = raw_headers
+
 
 def json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(content), status, headers, media_type="application/json")
+    body = orjson.dumps(content)
+    if headers or status in _BODILESS:
+        return Response(body, status, headers, media_type="application/json")
+    length = (b"content-length", b"%d" % len(body))
+    return _Prepared(body, status, [length, _JSON_TYPE], "application/json")
 
 
 def empty(status: int = 200) -> Response:
-    return Response(b"", status)
+    if status in _BODILESS:
+        return Response(b"", status)
+    return _Prepared(b"", status, [_NO_CONTENT])
 
 
 def binary(value: Value) -> Response:

@@ -12,11 +12,11 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cxgate.errors import BadRequest
 from cxgate.http.bodies import read_limited
 from cxgate.http.responses import json
+from cxgate.http.routing import Route
 from cxgate.status.maintenance import Maintenance
 from cxgate.status.monitor import Monitor
 from cxgate.status.registry import parse_fields

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cxgate.backends.base import Binary
 from cxgate.gms import storage
@@ -12,6 +11,7 @@ from cxgate.gms.context import GmsContext
 from cxgate.http import paths as _paths  # noqa: F401  (registers {key:keypath})
 from cxgate.http.bodies import parse_fields
 from cxgate.http.responses import binary, empty, json
+from cxgate.http.routing import Route
 
 
 def _ctx(request: Request) -> GmsContext:
