@@ -39,9 +39,10 @@ def check_values(values: Mapping[str, Value], limits: ValueLimits) -> None:
         else:
             if "\x00" in value:
                 raise BadRequest(f"the value of key {key!r} contains a NUL character")
-            if not _encodable(value):
-                raise BadRequest(f"the value of key {key!r} is not valid Unicode text")
-            size = len(value.encode("utf-8"))
+            try:
+                size = len(value.encode("utf-8"))
+            except UnicodeEncodeError:
+                raise BadRequest(f"the value of key {key!r} is not valid Unicode text") from None
         if size > limits.max_value_size:
             raise BadRequest(
                 f"the value of key {key[:40]!r} is {size} bytes (the limit is "

@@ -32,8 +32,14 @@ class StoreGuard:
         self.monitor = monitor
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and is_guarded(scope["path"]):
-            state = self.monitor.provisioning
+        state = self.monitor.provisioning
+        # The state first: it is a cached attribute, and on a healthy store nothing else is
+        # needed on the way of every request.
+        if (
+            state is not ServiceState.ACTIVE
+            and scope["type"] == "http"
+            and is_guarded(scope["path"])
+        ):
             if state is ServiceState.INACTIVE:
                 # The error table gives clients its fixed sentence for StoreUnavailable.
                 error: StoreUnavailable | ReadOnly | None = StoreUnavailable(
