@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
 
 from cxgate.errors import BadRequest, MalformedJson
 from cxgate.http.bodies import check_depth, read_limited
 from cxgate.http.responses import empty, json
+from cxgate.http.routing import Route
 from cxgate.journey import composite, export, items, purge, service
 from cxgate.journey.context import JourneyContext
 from cxgate.journey.filters import Params
