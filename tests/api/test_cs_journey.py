@@ -211,3 +211,43 @@ async def test_composite_start_reuses_and_creates_per_entry(cs_api: Api) -> None
     assert third[0]["service_id"] != sid
     task = (await cs_api.client.get(f"{CS}/services/{sid}/tasks/{second[1]['task_id']}")).json()
     assert "state_id" not in task  # not associated: the entry did not ask for it
+
+
+async def test_the_sizing_journey_ends_keep_data_and_move_the_expiry(cs_api: Api) -> None:
+    """The benchmark's journey (bench/journey.py): ends without attached data keep what the
+    starts attached, and an end with a ttl moves the service's expiry like any write."""
+    ivr = Client(cs_api, ContactCenterId="cc-1")
+    start = {"customer_id": "c1", "service_type": "billing", "ttl": 60, "lang": "en-US"}
+    sid = (await ivr.call("POST", "/services/start", start, 201))["service_id"]
+    base = f"/services/{sid}"
+    state = (
+        await ivr.call("POST", f"{base}/states/start", {"state_type": "menu", "level": 1}, 201)
+    )["state_id"]
+    task = (
+        await ivr.call(
+            "POST", f"{base}/tasks/start", {"task_type": "lookup", "state_id": state}, 201
+        )
+    )["task_id"]
+    await ivr.call("POST", f"{base}/tasks/{task}/end", {"disposition": "done"}, 204)
+    await ivr.call("POST", f"{base}/states/{state}/end", {"ttl": 3600}, 204)
+    await cs_api.advance(120)  # past the start's ttl, within the state end's
+    await ivr.call("POST", f"{base}/end", {"disposition": "resolved", "satisfaction": 5}, 204)
+    [shown] = await ivr.get(
+        "/customers/c1/services",
+        completed_states="true",
+        completed_tasks="true",
+        extensions="*",
+    )
+    assert shown["lang"] == "en-US"
+    assert shown["satisfaction"] == 5
+    assert shown["disposition"] == "resolved"
+    [ended_state] = shown["completed_states"]
+    assert (ended_state["state_id"], ended_state["level"]) == (state, 1)
+    [ended_task] = shown["completed_tasks"]
+    assert ended_task["disposition"] == "done"
+    assert ended_task["completed"] == {
+        "timestamp": "2027-01-15T08:00:00.000Z",
+        "disposition": "done",
+    }
+    await cs_api.advance(3600)
+    await ivr.call("GET", base, status=404)

@@ -511,3 +511,64 @@ async def test_purge_and_export_page_in_batches(journey_backend: Harness) -> Non
         1,
         0,
     ]
+
+
+async def test_ends_without_attached_data_keep_it_and_with_some_merge_it(
+    journey_backend: Harness,
+) -> None:
+    h = journey_backend
+    sid = await start(h, data={"keep": 1, "z": [1, 2]})
+    state = await h.store.start_item(HERE, sid, item(Kind.STATE, menu=2, a="x"), touch(h))
+    task = await h.store.start_item(HERE, sid, item(Kind.TASK, "t", state, note="n"), touch(h))
+    done = ending(h, disposition="done")
+    await h.store.end_item(HERE, sid, Kind.TASK, task, done, touch(h))
+    merge = replace(ending(h), data={"menu": 3, "b": True})
+    await h.store.end_item(HERE, sid, Kind.STATE, state, merge, touch(h))
+    closed = ending(h, disposition="ok")
+    await h.store.end_service(HERE, sid, closed, touch(h))
+    got = await h.store.get_service(HERE, sid, EVERYTHING)
+    assert got.completed == closed.completed
+    assert list(got.data.items()) == [("keep", 1), ("z", [1, 2])]
+    assert got.states is not None
+    assert got.tasks is not None
+    assert list(got.states[0].data.items()) == [("menu", 3), ("a", "x"), ("b", True)]
+    assert got.tasks[0].data == {"note": "n"}
+    assert got.tasks[0].completed == done.completed
+
+
+async def test_writes_move_the_expiry_and_failed_writes_move_nothing(
+    journey_backend: Harness,
+) -> None:
+    h = journey_backend
+    sid = await start(h, ttl_ms=10_000)
+    t0 = now_ms(h.clock)
+    later, much_later = t0 + 20_000, t0 + 60_000
+    with pytest.raises(NotFound):  # names a state that does not exist
+        await h.store.start_item(HERE, sid, item(Kind.TASK, ref_id=99), touch(h, much_later))
+    with pytest.raises(NotFound):
+        await h.store.end_item(HERE, sid, Kind.TASK, 7, ending(h), touch(h, much_later))
+    state = await h.store.start_item(HERE, sid, item(Kind.STATE), touch(h, later))
+    task = await h.store.start_item(HERE, sid, item(Kind.TASK, ref_id=state), touch(h, later))
+    await h.store.end_item(HERE, sid, Kind.TASK, task, ending(h), touch(h, later))
+    with pytest.raises(AlreadyEnded):
+        await h.store.end_item(HERE, sid, Kind.TASK, task, ending(h), touch(h, much_later))
+    assert task == state + 1  # the failed start gave out no id
+    await h.advance(15)
+    await h.store.get_service(HERE, sid, Nested())  # the writes moved the expiry
+    await h.advance(10)
+    with pytest.raises(NotFound):  # and the failed ones did not
+        await h.store.get_service(HERE, sid, Nested())
+
+
+async def test_service_end_moves_the_expiry_unless_it_fails(journey_backend: Harness) -> None:
+    h = journey_backend
+    sid = await start(h, ttl_ms=10_000)
+    t0 = now_ms(h.clock)
+    await h.store.end_service(HERE, sid, ending(h), touch(h, t0 + 20_000))
+    with pytest.raises(AlreadyEnded):
+        await h.store.end_service(HERE, sid, ending(h), touch(h, t0 + 60_000))
+    await h.advance(15)
+    assert (await h.store.get_service(HERE, sid, Nested())).completed is not None
+    await h.advance(10)
+    with pytest.raises(NotFound):
+        await h.store.get_service(HERE, sid, Nested())

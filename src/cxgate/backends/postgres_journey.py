@@ -1,10 +1,13 @@
 """The Context Services store on PostgreSQL: its own pool, its own tables and migrations
 (recorded in `journey_migrations`, applied under an advisory lock so that nodes starting
 together apply each exactly once). `?schema=` is the search_path, as for the GMS store.
+Calls borrow the pool's connections through `Lanes` (journey/pg_lanes.py), which costs less.
 
 Atomicity across nodes comes from the database: the service-row lock that every write takes
 first (see `journey/sql.py`), `ended_at IS NULL` in every end, and an advisory lock per
-(space, customer, contact key, service type) that serialises racing composite starts.
+(space, customer, contact key, service type) that serialises racing composite starts. The
+journey's hot writes are one statement each (journey/pg_writes.py), and reads of one statement
+run outside a transaction block: one statement is one snapshot, and commits whole or not at all.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ from cxgate.clock import Clock
 from cxgate.errors import StoreUnavailable
 from cxgate.journey.filters import number_literal
 from cxgate.journey.models import AttachedEquals, CompositeEntry, Space
+from cxgate.journey.pg_lanes import Lanes
+from cxgate.journey.pg_writes import OneStatementWrites
 from cxgate.journey.rows import Row, dumps
 from cxgate.journey.sql import Args, Tx
-from cxgate.journey.sql_store import SqlJourneyStore
 from cxgate.journey.store import JourneyStore
 
 _MIGRATIONS_TABLE = """
@@ -65,7 +69,7 @@ class _PostgresTx:
         return row_count(await self.conn.execute(sql, *args))
 
 
-class PostgresJourneyStore(SqlJourneyStore):
+class PostgresJourneyStore(OneStatementWrites):
     numbered = True
     same = "IS NOT DISTINCT FROM"
 
@@ -76,10 +80,12 @@ class PostgresJourneyStore(SqlJourneyStore):
         self.schema = self.options.schema
         self.timeout = self.options.timeout
         self._pool: asyncpg.Pool | None = None
+        self._lanes: Lanes | None = None
 
     async def open(self) -> None:
         pool = await open_pool(self.url, self.options, what="journey store", migrate=self._migrate)
         self._pool = pool
+        self._lanes = Lanes(pool, self.options.pool_max, self.timeout)
 
     async def _migrate(self, conn: PoolConnectionProxy) -> None:
         async with conn.transaction():
@@ -108,9 +114,12 @@ class PostgresJourneyStore(SqlJourneyStore):
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
+        lanes, self._lanes = self._lanes, None
         if pool is None:
             return
         try:
+            if lanes is not None:
+                await asyncio.wait_for(lanes.close(), self.timeout)
             await asyncio.wait_for(pool.close(), self.timeout)
         except DRIVER_ERRORS:
             pool.terminate()  # a stuck or dead server must not keep shutdown waiting
@@ -123,16 +132,30 @@ class PostgresJourneyStore(SqlJourneyStore):
     async def transaction(self, *, write: bool = True) -> AsyncIterator[_PostgresTx]:
         """A pooled connection in a transaction; reads see one snapshot (repeatable read), so
         a service and its states never come from two different moments."""
-        if self._pool is None:
+        async with self.autocommit() as tx:
+            if write:
+                async with tx.conn.transaction():
+                    yield tx
+            else:
+                async with tx.conn.transaction(isolation="repeatable_read", readonly=True):
+                    yield tx
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[_PostgresTx]:
+        """A pooled connection outside any transaction block: each statement commits alone."""
+        lanes = self._lanes
+        if lanes is None:
             raise StoreUnavailable("the PostgreSQL journey store is not open")
         try:
-            async with self._pool.acquire(timeout=self.timeout) as conn:
-                if write:
-                    async with conn.transaction():
-                        yield _PostgresTx(conn)
-                else:
-                    async with conn.transaction(isolation="repeatable_read", readonly=True):
-                        yield _PostgresTx(conn)
+            conn = await lanes.take()
+            error: BaseException | None = None
+            try:
+                yield _PostgresTx(conn)
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                await lanes.give_back(conn, error)
         except DRIVER_ERRORS as exc:
             raise StoreUnavailable(
                 f"the journey store at {self.url.redacted()} failed: {exc}"

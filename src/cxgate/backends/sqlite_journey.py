@@ -109,6 +109,19 @@ class SqliteJourneyStore(SqlJourneyStore):
         finally:
             cur.close()
 
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[_SqliteTx]:
+        """The connection outside BEGIN: each statement is its own transaction."""
+        if self._db is None:
+            raise StoreUnavailable("the SQLite journey store is not open")
+        cur = self._db.cursor()
+        try:
+            yield _SqliteTx(cur)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the SQLite journey store failed: {exc}") from exc
+        finally:
+            cur.close()
+
     def attached(self, arg: Args, wanted: AttachedEquals) -> str:
         # json_each walks the top-level keys of the attached data: any key, with no JSON path
         # to quote, and the value typed (text / integer / real / true / false / null).

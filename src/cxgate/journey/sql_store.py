@@ -6,6 +6,7 @@ A backend subclasses `SqlJourneyStore` and fills in the dialect hooks of `SqlBas
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 
 from cxgate.errors import AlreadyEnded, NotFound
@@ -40,7 +41,7 @@ class SqlJourneyStore(SqlBase):
 
     # -- services -----------------------------------------------------------------------------
     async def start_service(self, space: Space, new: NewService) -> None:
-        async with self.transaction() as tx:
+        async with self.autocommit() as tx:
             await self._insert_service(tx, space, new)
 
     async def end_service(
@@ -48,14 +49,15 @@ class SqlJourneyStore(SqlBase):
     ) -> None:
         async with self.transaction() as tx:
             await self._touch(tx, space, service_id, touch)
-            data = await self._column(tx, "data", service_id)
             arg = self._args()
             sql = (
                 f"UPDATE cs_services SET ended_at = {arg(ending.ended_at)}, "
-                f"completed = {arg(rows.dumps(ending.completed))}, "
-                f"data = {arg(rows.merged(data, ending.data))}, complete_at = NULL "
-                f"WHERE id = {arg(service_id)} AND ended_at IS NULL"
+                f"completed = {arg(rows.dumps(ending.completed))}, complete_at = NULL"
             )
+            if ending.data:  # else the stored attached data stays as it is, unread
+                data = await self._column(tx, "data", service_id)
+                sql += f", data = {arg(rows.merged(data, ending.data))}"
+            sql += f" WHERE id = {arg(service_id)} AND ended_at IS NULL"
             if await tx.run(sql, arg.values) != 1:
                 raise AlreadyEnded(f"service {service_id} has already ended")
             await self._end_items(
@@ -63,7 +65,7 @@ class SqlJourneyStore(SqlBase):
             )
 
     async def get_service(self, space: Space, service_id: str, nested: Nested) -> ServiceRecord:
-        async with self.transaction(write=False) as tx:
+        async with self._reading(nested) as tx:
             record = await self._service(tx, space, service_id)
             await self._nest(tx, [record], nested)
         return record
@@ -71,12 +73,12 @@ class SqlJourneyStore(SqlBase):
     async def delete_service(self, space: Space, service_id: str) -> None:
         arg = self._args()
         sql = f"DELETE FROM cs_services AS s WHERE {self._live(arg, space, service_id)}"
-        async with self.transaction() as tx:
+        async with self.autocommit() as tx:
             if await tx.run(sql, arg.values) != 1:
                 raise NotFound(f"service {service_id} not found")
 
     async def set_expiry(self, space: Space, service_id: str, touch: Touch) -> None:
-        async with self.transaction() as tx:
+        async with self.autocommit() as tx:
             await self._touch(tx, space, service_id, touch)
 
     async def associate(
@@ -125,10 +127,17 @@ class SqlJourneyStore(SqlBase):
     async def query_services(self, query: ServiceQuery, nested: Nested) -> list[ServiceRecord]:
         arg = self._args()
         sql = self._compile(arg, query)
-        async with self.transaction(write=False) as tx:
+        async with self._reading(nested) as tx:
             found = [rows.service(row) for row in await tx.rows(sql, arg.values)]
             await self._nest(tx, found, nested)
         return found
+
+    def _reading(self, nested: Nested) -> AbstractAsyncContextManager[Tx]:
+        """Services alone come from one statement, which needs no transaction; with nested
+        items, one read-only transaction gives all statements the same snapshot."""
+        if nested.states is None and nested.tasks is None:
+            return self.autocommit()
+        return self.transaction(write=False)
 
     def _compile(self, arg: Args, query: ServiceQuery) -> str:
         space = query.space
@@ -299,7 +308,7 @@ class SqlJourneyStore(SqlBase):
         if operation.anonymous_only:
             chosen += " AND customer_id IS NULL"
         sql = f"DELETE FROM cs_services WHERE id IN ({chosen} LIMIT {arg(batch)})"
-        async with self.transaction() as tx:
+        async with self.autocommit() as tx:
             return await tx.run(sql, arg.values)
 
     async def export_page(
@@ -330,7 +339,7 @@ class SqlJourneyStore(SqlBase):
             "DELETE FROM cs_services WHERE id IN (SELECT id FROM cs_services "
             f"WHERE expires_at <= {arg(now)} LIMIT {arg(batch)})"
         )
-        async with self.transaction() as tx:
+        async with self.autocommit() as tx:
             deleted = await tx.run(sql, arg.values)
         completed = 0
         async for service_id, complete_at in self._idle(now, batch):
@@ -344,7 +353,7 @@ class SqlJourneyStore(SqlBase):
             f"SELECT id, complete_at FROM cs_services WHERE complete_at <= {arg(now)} "
             f"AND ended_at IS NULL AND expires_at > {arg(now)} LIMIT {arg(batch)}"
         )
-        async with self.transaction(write=False) as tx:
+        async with self.autocommit() as tx:
             found = await tx.rows(sql, arg.values)
         for row in found:
             yield row[0], row[1]
