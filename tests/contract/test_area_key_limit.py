@@ -52,7 +52,9 @@ async def test_writes_up_to_the_limit_pass_and_the_one_past_it_changes_nothing(
         await areas.write(area_id, kind=SERVICE, owner=None, values=keys("b", 2))
         before = await areas.info(area_id, kind=SERVICE, owner=None)
         await backend.advance(10)
-        with pytest.raises(TooManyKeys, match=r"would hold 6 keys \(the limit is 5\)"):
+        with pytest.raises(
+            TooManyKeys, match=r"service .* may hold at most 5 keys; this write adds more"
+        ):
             await areas.write(area_id, kind=SERVICE, owner=None, values={"a0": "new", "c": "1"})
         # Nothing of the refused write landed: not the new key, not the replaced value, not the
         # restarted TTL.
@@ -101,7 +103,7 @@ async def test_binary_values_count_too(backend: Harness) -> None:
 async def test_a_create_past_the_limit_leaves_no_area(backend: Harness) -> None:
     async with limited(backend, 4) as areas:
         area_id = new_id()
-        with pytest.raises(TooManyKeys, match="would hold 5 keys"):
+        with pytest.raises(TooManyKeys, match="may hold at most 4 keys"):
             await areas.create(
                 area_id, kind=SERVICE, label="s", owner="ann", ttl=60, values=keys("k", 5)
             )
@@ -163,3 +165,36 @@ async def test_without_a_limit_an_area_takes_any_number_of_keys(backend: Harness
     await areas.create(area_id, kind=STORAGE, label="", owner=None, ttl=60, values=keys("a", 300))
     await areas.write(area_id, kind=STORAGE, owner=None, values=keys("b", 300))
     assert len(await areas.read_strings(area_id, kind=STORAGE, owner=None)) == 600
+
+
+async def test_the_count_follows_deletes_takeovers_and_replacements(backend: Harness) -> None:
+    """Every path that adds or removes keys keeps the count the limit is checked against (the
+    PostgreSQL store keeps it in a table of its own): after any mix of them, the area takes
+    exactly as many new keys as it has room for."""
+    async with limited(backend, 4) as areas:
+        area_id = new_id()
+        await areas.create(area_id, kind=STORAGE, label="", owner=None, ttl=60, values=keys("a", 4))
+        await areas.write(area_id, kind=STORAGE, owner=None, values=keys("a", 4))  # replaced
+        await areas.delete_keys(area_id, ["a0", "a1", "missing"], kind=STORAGE, owner=None)
+        await areas.write(area_id, kind=STORAGE, owner=None, values=keys("b", 2))
+        with pytest.raises(TooManyKeys):
+            await areas.write(area_id, kind=STORAGE, owner=None, values={"c": "1"})
+        await areas.delete_keys(area_id, None, kind=STORAGE, owner=None)
+        await areas.write(area_id, kind=STORAGE, owner=None, values=keys("c", 4))
+        assert set(await areas.read_strings(area_id, kind=STORAGE, owner=None)) == set(keys("c", 4))
+
+        custom = "my-area-" + new_id()
+        await areas.write(
+            custom, kind=STORAGE, owner="ann", values=keys("a", 4), ttl=5, create=True
+        )
+        await backend.advance(10)
+        await backend.store.sweep()
+        await areas.write(
+            custom, kind=STORAGE, owner="ann", values=keys("n", 4), ttl=5, create=True
+        )
+        with pytest.raises(TooManyKeys):
+            await areas.write(custom, kind=STORAGE, owner="ann", values={"x": "1"}, create=True)
+        await areas.delete(custom, kind=STORAGE, owner="ann")
+        await areas.write(
+            custom, kind=STORAGE, owner="ann", values=keys("z", 4), ttl=5, create=True
+        )

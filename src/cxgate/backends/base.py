@@ -23,10 +23,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from cxgate.errors import TooManyKeys
+
 
 class AreaKind(StrEnum):
     SERVICE = "service"
     STORAGE = "storage"
+
+
+def too_many_keys(kind: AreaKind, area_id: str, limit: int) -> TooManyKeys:
+    """The one wording of the key-limit refusal, whichever store finds it."""
+    return TooManyKeys(
+        f"{kind.value} {area_id} may hold at most {limit} keys; this write adds more"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from cxgate.backends import postgres_sql as sql
-from cxgate.backends.base import AreaInfo, AreaKind, Binary, Reservation, Value
+from cxgate.backends.base import AreaInfo, AreaKind, Binary, Reservation, Value, too_many_keys
 from cxgate.backends.migrations import migrations_for
 from cxgate.backends.postgres_pool import (
     DRIVER_ERRORS,
@@ -29,7 +29,7 @@ from cxgate.backends.postgres_pool import (
 )
 from cxgate.backends.url import BackendURL
 from cxgate.clock import Clock
-from cxgate.errors import AreaNotFound, Conflict, KeyNotFound, StoreUnavailable, TooManyKeys
+from cxgate.errors import AreaNotFound, Conflict, KeyNotFound, StoreUnavailable
 
 _T = TypeVar("_T")
 
@@ -110,17 +110,8 @@ class PostgresStore:
         return self._pool
 
     async def open(self) -> None:
-        # The key limit travels as a session setting, read by the trigger that enforces it
-        # (migration 003_area_key_limit).
-        settings: dict[str, str] = {}
-        if self.max_area_keys is not None:
-            settings[sql.KEY_LIMIT_SETTING] = str(self.max_area_keys)
         pool = await open_pool(
-            self.url,
-            self.options,
-            what="PostgreSQL store",
-            migrate=self._migrate,
-            settings=settings,
+            self.url, self.options, what="PostgreSQL store", migrate=self._migrate
         )
         self._pool = pool
         self._turns = asyncio.Semaphore(self.pool_max)  # of this event loop
@@ -205,9 +196,6 @@ class PostgresStore:
                 finally:
                     killer.cancel()
         except DRIVER_ERRORS as exc:
-            if getattr(exc, "sqlstate", None) == sql.KEY_LIMIT_SQLSTATE:
-                # The trigger's words: "<kind> <id> would hold <n> keys (the limit is <m>)".
-                raise TooManyKeys(str(getattr(exc, "message", exc))) from None
             if expired:
                 raise StoreUnavailable(late) from exc
             raise StoreUnavailable(
@@ -229,6 +217,19 @@ class PostgresAreaStore:
     def _where(self, area_id: str, kind: AreaKind, owner: str | None) -> tuple[Any, ...]:
         """The parameters of `sql.VISIBLE`."""
         return (kind.value, area_id, self.store.clock.now(), owner)
+
+    async def _put(
+        self, conn: PoolConnectionProxy, statement: str, kind: AreaKind, area_id: str, *args: Any
+    ) -> Any:
+        """Run a statement that adds values (its last parameter: the key limit); past the
+        limit the count's CHECK fails the whole statement, and `TooManyKeys` says why."""
+        limit = self.store.max_area_keys
+        try:
+            return await conn.fetchrow(statement, *args, limit)
+        except asyncpg.CheckViolationError as exc:
+            if exc.constraint_name != sql.KEY_LIMIT_CONSTRAINT or limit is None:
+                raise
+            raise too_many_keys(kind, area_id, limit) from None
 
     @staticmethod
     async def _claim(conn: PoolConnectionProxy, new: AreaInfo, now: float) -> AreaInfo | None:
@@ -266,8 +267,11 @@ class PostgresAreaStore:
         arrays = _value_arrays(values)
         async with self.store.connection() as conn:
             # A new id (ids are fresh UUIDs): one statement, one round trip.
-            row = await conn.fetchrow(
+            row = await self._put(
+                conn,
                 sql.CREATE_WITH_VALUES,
+                kind,
+                area_id,
                 kind.value,
                 area_id,
                 label,
@@ -283,7 +287,7 @@ class PostgresAreaStore:
                 info = await self._claim(conn, new, now)
                 if info is None:
                     raise Conflict(f"{kind.value} {area_id} already exists")
-                await conn.execute(sql.PUT_VALUES, kind.value, area_id, *arrays)
+                await self._put(conn, sql.PUT_VALUES, kind, area_id, kind.value, area_id, *arrays)
         return info
 
     async def write(
@@ -300,16 +304,35 @@ class PostgresAreaStore:
         arrays = _value_arrays(values)
         async with self.store.connection() as conn:
             if not create:
-                row = await conn.fetchrow(
-                    sql.TOUCH_WITH_VALUES, kind.value, area_id, now, owner, ttl, *arrays
+                row = await self._put(
+                    conn,
+                    sql.TOUCH_WITH_VALUES,
+                    kind,
+                    area_id,
+                    kind.value,
+                    area_id,
+                    now,
+                    owner,
+                    ttl,
+                    *arrays,
                 )
                 if row is None:
                     raise AreaNotFound(f"{kind.value} {area_id} not found")
                 return _area(row)
             # A custom id: a new one, or a live area of the caller's, in one statement.
             new_ttl = ttl or 30
-            row = await conn.fetchrow(
-                sql.CLAIM_OWNED_WITH_VALUES, kind.value, area_id, now, owner, ttl, new_ttl, *arrays
+            row = await self._put(
+                conn,
+                sql.CLAIM_OWNED_WITH_VALUES,
+                kind,
+                area_id,
+                kind.value,
+                area_id,
+                now,
+                owner,
+                ttl,
+                new_ttl,
+                *arrays,
             )
             if row is not None:
                 return _area(row)
@@ -323,7 +346,7 @@ class PostgresAreaStore:
                     if row is None:
                         raise Conflict(f"{kind.value} {area_id} belongs to another gms_user")
                     info = _area(row)
-                await conn.execute(sql.PUT_VALUES, kind.value, area_id, *arrays)
+                await self._put(conn, sql.PUT_VALUES, kind, area_id, kind.value, area_id, *arrays)
         return info
 
     async def info(self, area_id: str, *, kind: AreaKind, owner: str | None) -> AreaInfo:

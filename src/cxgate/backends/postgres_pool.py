@@ -3,7 +3,7 @@ the driver errors that mean "the store did not answer"."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -86,14 +86,10 @@ async def open_pool(
     *,
     what: str,
     migrate: Callable[[PoolConnectionProxy], Awaitable[None]],
-    settings: Mapping[str, str] | None = None,
 ) -> asyncpg.Pool:
-    """A pool on `url` with the schema as search_path and `settings` as session settings of
-    every connection, migrated; `StoreUnavailable` when the server cannot be reached or migrated
-    (`what` names the store in the message)."""
-    server_settings = dict(settings or {})
-    if options.schema:
-        server_settings["search_path"] = quote_ident(options.schema)
+    """A pool on `url` with the schema as search_path, migrated; `StoreUnavailable` when the
+    server cannot be reached or migrated (`what` names the store in the message)."""
+    settings = {"search_path": quote_ident(options.schema)} if options.schema else None
     where = url.redacted()
     try:
         pool = await asyncpg.create_pool(
@@ -102,7 +98,7 @@ async def open_pool(
             max_size=options.pool_max,
             timeout=options.timeout,
             command_timeout=options.timeout,
-            server_settings=server_settings or None,
+            server_settings=settings,
             reset=keep_session,
         )
     except DRIVER_ERRORS as exc:

@@ -7,10 +7,9 @@ dates a migration in `schema_migrations`, a wall-clock record for operators.)
 
 from __future__ import annotations
 
-# `[server] max_area_keys` as a session setting, and the SQLSTATE of the trigger that enforces it
+# The CHECK of `area_key_counts` that `[server] max_area_keys` trips
 # (migrations/postgres/003_area_key_limit.sql).
-KEY_LIMIT_SETTING = "cxgate.max_area_keys"
-KEY_LIMIT_SQLSTATE = "CXK01"
+KEY_LIMIT_CONSTRAINT = "area_key_limit"
 COLUMNS = "kind, id, label, owner, ttl, expires_at"
 # $1 kind, $2 id, $3 now, $4 the caller's gms_user: a live area that the caller may see.
 VISIBLE = (
@@ -61,16 +60,33 @@ def _new_values(first: int) -> str:
     return _UNNEST_VALUES.format(*(f"${first + i}" for i in range(6)))
 
 
-# $1 kind, $2 area id, then the value arrays.
+# `(xmax = 0)`: the row was inserted, not an existing key replaced.
+_ADDED = "RETURNING (xmax = 0) AS added"
+
+
+def _count_added(kind_and_id: str, source: str, key_limit: int) -> str:
+    """The upsert of an area's key count by the rows `put` added, with the limit `$key_limit`
+    (`kind_and_id`: the area's two columns, selected `source`)."""
+    return f"""
+    INSERT INTO area_key_counts AS c (kind, area_id, keys, key_limit)
+    SELECT {kind_and_id}, (SELECT count(*) FROM put WHERE added), ${key_limit}::integer {source}
+    ON CONFLICT (kind, area_id) DO UPDATE
+        SET keys = c.keys + excluded.keys, key_limit = excluded.key_limit"""
+
+
+# $1 kind, $2 area id, then the value arrays, then the key limit ($9).
 PUT_VALUES = f"""
-    INSERT INTO area_values ({_VALUE_COLUMNS}) SELECT $1, $2, n.* FROM {_new_values(3)}
-    {_VALUE_UPSERT}"""
+    WITH put AS (
+        INSERT INTO area_values ({_VALUE_COLUMNS}) SELECT $1, $2, n.* FROM {_new_values(3)}
+        {_VALUE_UPSERT} {_ADDED})
+    {_count_added("$1::text, $2::text", "", 9)}"""
 
 
 def _with_values(area: str, first: int) -> str:
     """One statement: `area` (an INSERT or UPDATE of `areas` returning COLUMNS), then the values
-    (`_new_values(first)`) written into the area it returned; it returns that area's row. When
-    `area` returns no row, nothing is written.
+    (`_new_values(first)`) written into the area it returned, and its key count moved (the key
+    limit is parameter `first + 6`); it returns that area's row. When `area` returns no row,
+    nothing is written.
 
     Only an upsert of values goes into such a statement: ON CONFLICT checks the latest committed
     rows, whereas a DELETE or UPDATE of values would scan the statement's snapshot and miss a
@@ -80,7 +96,8 @@ def _with_values(area: str, first: int) -> str:
     put AS (
         INSERT INTO area_values ({_VALUE_COLUMNS})
         SELECT area.kind, area.id, n.* FROM area, {_new_values(first)}
-        {_VALUE_UPSERT})
+        {_VALUE_UPSERT} {_ADDED}),
+    counted AS ({_count_added("area.kind, area.id", "FROM area", first + 6)})
     SELECT {COLUMNS} FROM area"""
 
 
@@ -106,8 +123,18 @@ CLAIM_OWNED_WITH_VALUES = _with_values(
         RETURNING {COLUMNS}""",
     7,
 )
-CLEAR_VALUES = "DELETE FROM area_values WHERE kind = $1 AND area_id = $2"
-DELETE_VALUES = CLEAR_VALUES + " AND key_hash = ANY($3::bytea[])"
+# Deleting values moves the count down by the rows that went.
+_UNCOUNT = """
+    UPDATE area_key_counts SET keys = keys - (SELECT count(*) FROM gone)
+    WHERE kind = $1 AND area_id = $2"""
+CLEAR_VALUES = f"""
+    WITH gone AS (DELETE FROM area_values WHERE kind = $1 AND area_id = $2 RETURNING 1)
+    {_UNCOUNT}"""
+DELETE_VALUES = f"""
+    WITH gone AS (
+        DELETE FROM area_values
+        WHERE kind = $1 AND area_id = $2 AND key_hash = ANY($3::bytea[]) RETURNING 1)
+    {_UNCOUNT}"""
 
 HELD = "number, code, service_id, created_at, expires_at"
 # The primary key (number, code) makes a second holder impossible; an expired holder is

@@ -32,7 +32,7 @@ import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.connection import parse_url as parse_redis_url
 
-from cxgate.backends.base import AreaInfo, AreaKind, Binary, Reservation, Value
+from cxgate.backends.base import AreaInfo, AreaKind, Binary, Reservation, Value, too_many_keys
 from cxgate.backends.redis_lua import CONFLICT, NO_AREA, NO_KEY, SCRIPTS, TOO_MANY_KEYS
 from cxgate.backends.url import BackendURL
 from cxgate.clock import Clock
@@ -42,7 +42,6 @@ from cxgate.errors import (
     Conflict,
     KeyNotFound,
     StoreUnavailable,
-    TooManyKeys,
 )
 
 _OWN_OPTIONS = frozenset({"timeout", "pool_max", "prefix"})
@@ -481,9 +480,7 @@ class RedisAreaStore:
         if reply[0] == NO_KEY:
             raise KeyNotFound(f"key {key!r} not found")
         if reply[0] == TOO_MANY_KEYS:
-            raise TooManyKeys(
-                f"{kind.value} {area_id} would hold {reply[1]} keys (the limit is {reply[2]})"
-            )
+            raise too_many_keys(kind, area_id, int(reply[1]))
 
     async def _write(
         self, area_id: str, kind: AreaKind, values: Mapping[str, Value], head: list[Any]

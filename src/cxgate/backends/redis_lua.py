@@ -57,7 +57,7 @@ if key_limit then
       keys = keys + 1
     end
   end
-  if keys > key_limit then return {TOO_MANY_KEYS, keys, key_limit} end
+  if keys > key_limit then return {TOO_MANY_KEYS, key_limit} end
 end
 local ttl = ARGV[5]
 if not m then

@@ -25,11 +25,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cxgate.backends.base import AreaInfo, AreaKind, Binary, Reservation, Value
+from cxgate.backends.base import AreaInfo, AreaKind, Binary, Reservation, Value, too_many_keys
 from cxgate.backends.migrations import migrations_for
 from cxgate.backends.url import BackendURL
 from cxgate.clock import Clock
-from cxgate.errors import AreaNotFound, Conflict, KeyNotFound, StoreUnavailable, TooManyKeys
+from cxgate.errors import AreaNotFound, Conflict, KeyNotFound, StoreUnavailable
 
 _AREA_COLUMNS = "kind, id, label, owner, ttl, expires_at"
 _log = logging.getLogger(__name__)
@@ -337,9 +337,7 @@ class SqliteAreaStore:
             (kind.value, area_id),
         ).fetchone()[0]
         if keys > limit:
-            raise TooManyKeys(
-                f"{kind.value} {area_id} would hold {keys} keys (the limit is {limit})"
-            )
+            raise too_many_keys(kind, area_id, limit)
 
     def _touch(self, cur: sqlite3.Cursor, info: AreaInfo, ttl: int | None) -> AreaInfo:
         ttl = info.ttl if ttl is None else ttl
