@@ -210,6 +210,9 @@ class Runner:
             for scenario in chosen:
                 sc.check(base_url, scenario, fixtures)
                 paths = scenario.paths(fixtures)
+                # The previous scenario's writes may still keep the server busy (SQLite's
+                # checkpoint thread copying the WAL): that CPU belongs to them, not to this one.
+                settled_s = settle([process.pid], BACKEND_COMMANDS[backend.name])
                 measured_at = now_iso()
                 bare, bare_cpu = self.load(
                     baseline_url, scenario, paths, baseline_proc.pid, BACKEND_COMMANDS[backend.name]
@@ -233,6 +236,7 @@ class Runner:
                     "target": scenario.target,
                     "met": met,
                     "errors_total": result.error_count,
+                    "settled_s": settled_s,
                     # bare CPU per request / cxgate CPU per request: what the ratio would be
                     # were both servers CPU bound on a core of their own
                     "cpu_cost_ratio": _cost_ratio(bare_cpu, cpu),
@@ -265,6 +269,28 @@ class Runner:
 
 
 NOISY_PCT = 30.0
+
+
+SETTLE_IDLE_PCT = 5.0  # % of one core below which a process counts as idle
+SETTLE_STEP_S = 0.25
+SETTLE_MAX_S = 30.0
+
+
+def settle(pids: list[int], commands: frozenset[str]) -> float:
+    """Wait until the server and the store's processes are idle (each under SETTLE_IDLE_PCT of
+    a core over SETTLE_STEP_S), at most SETTLE_MAX_S; return the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < SETTLE_MAX_S:
+        before = [cpu_seconds(pid) for pid in pids]
+        store_before = cpu_seconds_by_command(commands)
+        time.sleep(SETTLE_STEP_S)
+        busiest = max(
+            [cpu_seconds(pid) - b for pid, b in zip(pids, before, strict=True)]
+            + [store_cpu_delta(store_before, cpu_seconds_by_command(commands))]
+        )
+        if 100.0 * busiest / SETTLE_STEP_S < SETTLE_IDLE_PCT:
+            break
+    return round(time.monotonic() - started, 2)
 
 
 def _cost_ratio(bare: dict[str, float | None], cxgate: dict[str, float | None]) -> float | None:
