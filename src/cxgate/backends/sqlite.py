@@ -175,6 +175,20 @@ class _Checkpointer:
                 self._loop.call_soon_threadsafe(self._release)
 
 
+# A live area the caller may see: kind, id, now, the caller's gms_user.
+_VISIBLE = "a.kind = ? AND a.id = ? AND a.expires_at > ? AND (a.owner IS NULL OR a.owner = ?)"
+_READ_STRINGS = f"""
+    SELECT v.key, v.text_value FROM areas AS a LEFT JOIN area_values AS v
+        ON v.kind = a.kind AND v.area_id = a.id AND v.text_value IS NOT NULL
+    WHERE {_VISIBLE}"""
+# The key comes first: it sits in the join, before the area's parameters.
+_READ_VALUE = f"""
+    SELECT v.key IS NOT NULL, v.text_value, v.data, v.content_type, v.filename
+    FROM areas AS a LEFT JOIN area_values AS v
+        ON v.kind = a.kind AND v.area_id = a.id AND v.key = ?
+    WHERE {_VISIBLE}"""
+
+
 def _visible(owner_of_area: str | None, caller: str | None) -> bool:
     return owner_of_area is None or owner_of_area == caller
 
@@ -271,6 +285,14 @@ class SqliteStore:
             areas = cur.execute("DELETE FROM areas WHERE expires_at <= ?", (now,)).rowcount
             held = cur.execute("DELETE FROM reservations WHERE expires_at <= ?", (now,)).rowcount
         return int(areas + held)
+
+    def read(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
+        """One read statement, outside any explicit transaction: a single statement is its own
+        consistent snapshot, and BEGIN and COMMIT would be two more statements to run."""
+        try:
+            return self.db.execute(statement, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the SQLite store failed: {exc}") from exc
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[sqlite3.Cursor]:
@@ -378,9 +400,18 @@ class SqliteAreaStore:
     ) -> AreaInfo:
         await self.store.writable()
         with self.store.transaction() as cur:
-            if self._live(cur, area_id, kind) is not None:
-                raise Conflict(f"{kind.value} {area_id} already exists")
-            info = self._insert(cur, area_id, kind, label, owner, ttl)
+            # Ids are fresh UUIDs: one INSERT does it. Only a taken id (live: Conflict; expired:
+            # taken over without its keys) needs the lookup.
+            info = AreaInfo(area_id, kind, label, owner, ttl, self.store.clock.now() + ttl)
+            cur.execute(
+                f"INSERT INTO areas ({_AREA_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, id) DO NOTHING",
+                (kind.value, area_id, label, owner, ttl, info.expires_at),
+            )
+            if cur.rowcount == 0:
+                if self._live(cur, area_id, kind) is not None:
+                    raise Conflict(f"{kind.value} {area_id} already exists")
+                info = self._insert(cur, area_id, kind, label, owner, ttl)
             self._put_values(cur, kind, area_id, values)
             if self.store.max_area_keys is not None and len(values) > self.store.max_area_keys:
                 self._check_key_count(cur, kind, area_id)  # a new area: no query otherwise
@@ -419,33 +450,31 @@ class SqliteAreaStore:
         with self.store.transaction(write=False) as cur:
             return self._visible(cur, area_id, kind, owner)
 
+    def _where(self, area_id: str, kind: AreaKind, owner: str | None) -> tuple[Any, ...]:
+        """The parameters of `_VISIBLE`."""
+        return (kind.value, area_id, self.store.clock.now(), owner)
+
     async def read_strings(
         self, area_id: str, *, kind: AreaKind, owner: str | None
     ) -> dict[str, str]:
-        with self.store.transaction(write=False) as cur:
-            self._visible(cur, area_id, kind, owner)
-            rows = cur.execute(
-                "SELECT key, text_value FROM area_values "
-                "WHERE kind = ? AND area_id = ? AND text_value IS NOT NULL",
-                (kind.value, area_id),
-            ).fetchall()
-        return dict(rows)
+        # The area check and its keys in one statement (one snapshot: they cannot disagree).
+        rows = self.store.read(_READ_STRINGS, self._where(area_id, kind, owner))
+        if not rows:
+            raise AreaNotFound(f"{kind.value} {area_id} not found")
+        return {key: text for key, text in rows if key is not None}
 
     async def read_value(
         self, area_id: str, key: str, *, kind: AreaKind, owner: str | None
     ) -> Value:
-        with self.store.transaction(write=False) as cur:
-            self._visible(cur, area_id, kind, owner)
-            row = cur.execute(
-                "SELECT text_value, data, content_type, filename FROM area_values "
-                "WHERE kind = ? AND area_id = ? AND key = ?",
-                (kind.value, area_id, key),
-            ).fetchone()
-        if row is None:
+        rows = self.store.read(_READ_VALUE, (key, *self._where(area_id, kind, owner)))
+        if not rows:
+            raise AreaNotFound(f"{kind.value} {area_id} not found")
+        found, text, data, content_type, filename = rows[0]
+        if not found:
             raise KeyNotFound(f"key {key!r} not found")
-        if row[0] is not None:
-            return str(row[0])
-        return Binary(bytes(row[1]), row[2], row[3])
+        if text is not None:
+            return str(text)
+        return Binary(bytes(data), content_type, filename)
 
     async def delete_keys(
         self, area_id: str, keys: list[str] | None, *, kind: AreaKind, owner: str | None
