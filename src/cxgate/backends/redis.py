@@ -36,13 +36,7 @@ from cxgate.backends.base import AreaInfo, AreaKind, Binary, Reservation, Value,
 from cxgate.backends.redis_lua import CONFLICT, NO_AREA, NO_KEY, SCRIPTS, TOO_MANY_KEYS
 from cxgate.backends.url import BackendURL
 from cxgate.clock import Clock
-from cxgate.errors import (
-    AreaNotFound,
-    ConfigError,
-    Conflict,
-    KeyNotFound,
-    StoreUnavailable,
-)
+from cxgate.errors import AreaNotFound, ConfigError, Conflict, KeyNotFound, StoreUnavailable
 
 _OWN_OPTIONS = frozenset({"timeout", "pool_max", "prefix"})
 # What the connection itself understands, from the URL: redis://[[user]:password@]host:port/db

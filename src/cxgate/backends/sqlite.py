@@ -382,11 +382,18 @@ class SqliteAreaStore:
         # An expired area under the same id must not lend its old keys to the new one.
         cur.execute("DELETE FROM areas WHERE kind = ? AND id = ?", (kind.value, area_id))
         info = AreaInfo(area_id, kind, label, owner, ttl, self.store.clock.now() + ttl)
-        cur.execute(
-            f"INSERT INTO areas ({_AREA_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-            (kind.value, area_id, label, owner, ttl, info.expires_at),
-        )
+        self._insert_new(cur, info)
         return info
+
+    @staticmethod
+    def _insert_new(cur: sqlite3.Cursor, info: AreaInfo) -> bool:
+        """Insert the area's row unless its id is taken (then False, changing nothing)."""
+        cur.execute(
+            f"INSERT INTO areas ({_AREA_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (kind, id) DO NOTHING",
+            (info.kind.value, info.area_id, info.label, info.owner, info.ttl, info.expires_at),
+        )
+        return bool(cur.rowcount == 1)
 
     async def create(
         self,
@@ -403,18 +410,14 @@ class SqliteAreaStore:
             # Ids are fresh UUIDs: one INSERT does it. Only a taken id (live: Conflict; expired:
             # taken over without its keys) needs the lookup.
             info = AreaInfo(area_id, kind, label, owner, ttl, self.store.clock.now() + ttl)
-            cur.execute(
-                f"INSERT INTO areas ({_AREA_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (kind, id) DO NOTHING",
-                (kind.value, area_id, label, owner, ttl, info.expires_at),
-            )
-            if cur.rowcount == 0:
+            if not self._insert_new(cur, info):
                 if self._live(cur, area_id, kind) is not None:
                     raise Conflict(f"{kind.value} {area_id} already exists")
                 info = self._insert(cur, area_id, kind, label, owner, ttl)
+            limit = self.store.max_area_keys
+            if limit is not None and len(values) > limit:  # a new area holds just these keys
+                raise too_many_keys(kind, area_id, limit)
             self._put_values(cur, kind, area_id, values)
-            if self.store.max_area_keys is not None and len(values) > self.store.max_area_keys:
-                self._check_key_count(cur, kind, area_id)  # a new area: no query otherwise
         return info
 
     async def write(
